@@ -1,0 +1,110 @@
+"""Docker CLI helpers shared by the image stage and ephemeral deployments.
+
+Every call goes through ``StageContext.run_tool``, so it runs without a shell, under the stage's
+deadline and cancel event, and lands in the stage's log file. Any engine that the ``docker`` CLI
+can talk to works: the CLI reads ``DOCKER_HOST`` (or uses the default socket) itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Mapping
+
+from gauntlet.errors import StageError, ToolNotFound
+from gauntlet.stage import StageContext
+
+log = logging.getLogger(__name__)
+
+DOCKER = "docker"
+LABEL_KIT = "io.ci-gauntlet.kit"  # set on every image and container the kit creates
+LABEL_RUN = "io.ci-gauntlet.run"  # the run id, so a run removes only what it created
+KIT_LABEL_VALUE = "ci-gauntlet"
+
+ENGINE_FIX = (
+    "start a container engine (run ci/gauntlet/scripts/ensure-engine.sh, or start dockerd) "
+    "or point DOCKER_HOST at a running one"
+)
+BUILD_LOG_TAIL_LINES = 25
+ENGINE_CHECK_TIMEOUT_S = 30.0
+
+
+def kit_labels(run_id: str) -> dict[str, str]:
+    """Return the labels that mark an image or container as created by this run of the kit."""
+    return {LABEL_KIT: KIT_LABEL_VALUE, LABEL_RUN: run_id}
+
+
+def check_engine(ctx: StageContext) -> str:
+    """Return the engine's server version, or raise StageError when the CLI or daemon is missing."""
+    try:
+        result = ctx.run_tool(
+            [DOCKER, "version", "--format", "{{.Server.Version}}"],
+            timeout_s=ENGINE_CHECK_TIMEOUT_S,
+        )
+    except ToolNotFound as exc:
+        raise StageError(
+            f"container engine CLI not found: {DOCKER!r} is not on PATH; install the docker CLI "
+            f"(Debian/Ubuntu: apt-get install docker.io) and {ENGINE_FIX}"
+        ) from exc
+
+    version = result.stdout.strip()
+    if result.returncode != 0 or not version:
+        where = os.environ.get("DOCKER_HOST", "the default socket")
+        reason = _last_line(result.stderr) or f"docker version exited {result.returncode}"
+        raise StageError(f"container engine not reachable at {where}: {reason}; {ENGINE_FIX}")
+    return version
+
+
+def build_image(
+    ctx: StageContext,
+    dockerfile: Path,
+    context: Path,
+    tag: str,
+    build_args: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """Build ``dockerfile`` with ``context`` as the build context and return the image id.
+
+    The image is tagged ``tag``. Intermediate containers are removed even when the build fails.
+    Raises StageError with the tail of the build output when the build fails.
+    """
+    iid_file = ctx.out_dir / "image.iid"
+    iid_file.unlink(missing_ok=True)
+
+    argv = [DOCKER, "build", "--force-rm", "--file", str(dockerfile), "--tag", tag]
+    argv += ["--iidfile", str(iid_file)]
+    for key, value in (build_args or {}).items():
+        argv += ["--build-arg", f"{key}={value}"]
+    for key, value in (labels or {}).items():
+        argv += ["--label", f"{key}={value}"]
+    argv.append(str(context))
+
+    log.info("building image %s from %s", tag, dockerfile)
+    result = ctx.run_tool(argv)
+    if result.returncode != 0 or not iid_file.is_file():
+        tail = _tail(result.stdout + result.stderr, BUILD_LOG_TAIL_LINES)
+        raise StageError(
+            f"docker build of {dockerfile} failed (exit {result.returncode}); "
+            f"last lines of the build output:\n{tail}"
+        )
+    return iid_file.read_text(encoding="utf-8").strip()
+
+
+def remove_image(ctx: StageContext, image: str) -> bool:
+    """Remove ``image`` (a tag or id); return False when the engine could not remove it."""
+    result = ctx.run_tool([DOCKER, "image", "rm", "--force", image], timeout_s=60.0)
+    if result.returncode != 0:
+        log.warning("could not remove image %s: %s", image, _last_line(result.stderr))
+        return False
+    return True
+
+
+def _tail(text: str, count: int) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[-count:])
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ""
