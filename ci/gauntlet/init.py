@@ -1,0 +1,946 @@
+"""``gauntlet init``: scaffold the kit into any Python repository.
+
+``init`` detects the repository's layout and writes what is missing:
+
+- ``[tool.gauntlet]`` in pyproject.toml. The file is created, or the table is merged in with
+  tomlkit, so other tables, comments and formatting stay as they were;
+- a ``ci`` target appended to the Makefile (created when missing);
+- .pre-commit-config.yaml with the kit's hooks;
+- .github/workflows/gauntlet.yml, a caller of the kit's reusable workflow;
+- the reports directory, .venv and node_modules in .gitignore, for a git repository.
+
+Configuration that already exists is never changed: an existing ``[tool.gauntlet]``, ``ci``
+target, pre-commit config or workflow file is left alone and the user is told. A second run
+therefore writes nothing, and ``--dry-run`` prints the unified diff instead of writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import logging
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Sequence
+
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
+from gauntlet import __version__
+from gauntlet.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+DIST_NAME = "ci-gauntlet"
+ALLURE_VERSION = "3.18.0"  # the Allure 3 CLI from npm that the kit's reports are tested with
+
+# Stand-ins for the kit's public repository, which this checkout cannot know: the files that
+# use them say to replace them.
+PLACEHOLDER_REPO_URL = "https://github.com/OWNER/ci-gauntlet"
+PLACEHOLDER_WORKFLOW_REPO = "OWNER/ci-gauntlet"
+PLACEHOLDER_REQUIREMENT = f"ci-gauntlet[tools] @ git+{PLACEHOLDER_REPO_URL}@v{__version__}"
+
+MAKEFILE_MARKER = "# ci-gauntlet (written by `gauntlet init`)"  # first line of the ci target
+GITIGNORE_ENTRIES = ("/reports/", "/.venv/", "/node_modules/")
+
+_GITHUB_URL = re.compile(r"^(?:git\+)?https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
+_PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
+
+
+@dataclass(frozen=True)
+class KitSource:
+    """Where the generated files get the kit from: pip, pre-commit and GitHub Actions."""
+
+    pip_spec: str  # a pip requirement, for example "ci-gauntlet[tools] @ file:///src/kit"
+    precommit_repo: str  # a URL or local path that git can clone
+    precommit_rev: str  # a tag or commit of precommit_repo
+    workflow_repo: str  # GitHub "owner/name" holding .github/workflows/gauntlet.yml
+    workflow_ref: str  # tag or commit SHA of the reusable workflow
+    workflow_requirement: str  # the pip requirement the workflow's jobs install on a runner
+    placeholder: bool  # True when workflow_repo is a stand-in the user must replace
+
+
+@dataclass
+class FileChange:
+    """The planned content of one file: ``old`` is None for a file that does not exist yet."""
+
+    path: Path
+    old: str | None
+    new: str
+
+    @property
+    def changed(self) -> bool:
+        """Return True when writing ``new`` would change the file."""
+        return self.old != self.new
+
+
+@dataclass
+class Plan:
+    """Every file ``init`` would write, and a note for each thing it leaves alone."""
+
+    changes: list[FileChange]
+    notes: list[str]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``gauntlet init [PATH] [--dry-run]``; raise UsageError on bad input."""
+    args = _parse_args(argv)
+    root = resolve_root(args.path)
+
+    layout = detect_layout(root)
+    kit = detect_kit_source()
+    plan = plan_init(layout, kit)
+
+    if args.dry_run:
+        sys.stdout.write(render_diff(plan, root))
+    else:
+        write_plan(plan)
+    _print_summary(plan, root, dry_run=args.dry_run)
+    return 0
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="gauntlet init",
+        description=(
+            "Scaffold ci-gauntlet into a Python repository: [tool.gauntlet] in pyproject.toml, "
+            "a `ci` Makefile target, .pre-commit-config.yaml and a GitHub workflow. Existing "
+            "configuration is left alone."
+        ),
+    )
+    parser.add_argument(
+        "path", nargs="?", default=".", help="the repository's root directory (default: .)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the unified diff and write nothing"
+    )
+    return parser.parse_args(argv)
+
+
+def resolve_root(path: str) -> Path:
+    """Return ``path`` as an absolute directory, or raise UsageError naming it and the fix."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise UsageError(
+            f"gauntlet init: {path!r} is not a directory; give the repository's root "
+            f"directory, for example `gauntlet init .`"
+        )
+    return root.resolve()
+
+
+# --- layout -------------------------------------------------------------------------------------
+
+# Directories at the root (or under src/) that never hold the package under test.
+NON_SOURCE_DIRS = frozenset(
+    {
+        "tests",
+        "test",
+        "testing",
+        "docs",
+        "doc",
+        "build",
+        "dist",
+        "node_modules",
+        "venv",
+        "env",
+        "reports",
+        "features",
+        "site-packages",
+        "__pycache__",
+    }
+)
+NON_SOURCE_MODULES = frozenset({"setup.py", "conftest.py", "noxfile.py"})
+APP_MODULE_NAMES = ("__init__.py", "app.py", "wsgi.py")  # where a Flask app is looked for
+ROUTE_DECORATORS = frozenset({"route", "get", "post", "put", "patch", "delete"})
+REQUEST_PLACES = {"form": "form", "args": "query", "json": "json", "get_json": "json"}
+BODY_METHODS = ("POST", "PUT", "PATCH")
+INIT_DB_COMMAND = re.compile(r"^init[-_]?db$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A view that reads request fields: one DAST target per route and place."""
+
+    method: str  # HTTP method
+    path: str  # URL path including the blueprint's url_prefix
+    place: str  # where the fields go: "form", "query" or "json"
+    fields: tuple[str, ...]  # parameter names the view reads
+
+
+@dataclass(frozen=True)
+class FlaskApp:
+    """A Flask application found in the source, with what DAST can scan without a session."""
+
+    import_name: str  # the value of ``flask --app``
+    source: str  # file that defines the app, relative to the root
+    init_db_command: str | None  # a ``flask`` CLI command that creates the database
+    routes: tuple[Route, ...]
+    skipped_routes: tuple[str, ...]  # "POST /create: <reason>", for the TOML comment
+    health_path: str  # a GET route without parameters or guarding decorators
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What ``init`` found in a repository."""
+
+    root: Path
+    packages: tuple[str, ...]  # package directories, relative POSIX paths
+    modules: tuple[str, ...]  # top-level modules outside any package
+    tests_dir: str | None
+    features_dir: str | None
+    dockerfile: str | None
+    app: FlaskApp | None
+
+
+def detect_layout(root: Path) -> Layout:
+    """Find packages, tests, features, a Dockerfile and a Flask app under ``root``."""
+    packages = find_packages(root)
+    modules = tuple(
+        path.name
+        for path in sorted(root.glob("*.py"))
+        if path.is_file() and path.name not in NON_SOURCE_MODULES
+    )
+    tests_dir = next((name for name in ("tests", "test") if (root / name).is_dir()), None)
+
+    features_dir = None
+    if (root / "features").is_dir() and any((root / "features").rglob("*.feature")):
+        features_dir = "features"
+
+    dockerfile = "Dockerfile" if (root / "Dockerfile").is_file() else None
+    app = find_flask_app(root, packages, modules)
+    return Layout(root, packages, modules, tests_dir, features_dir, dockerfile, app)
+
+
+def find_packages(root: Path) -> tuple[str, ...]:
+    """Return the package directories at the root and under src/, skipping tests and venvs."""
+    found = []
+    for base in (root, root / "src"):
+        if not base.is_dir():
+            continue
+        for child in sorted(base.iterdir()):
+            if _is_source_package(child):
+                found.append(child.relative_to(root).as_posix())
+    return tuple(found)
+
+
+def _is_source_package(path: Path) -> bool:
+    name = path.name
+    if not path.is_dir() or name.startswith(".") or name in NON_SOURCE_DIRS:
+        return False
+    if name.endswith(".egg-info") or (path / "pyvenv.cfg").exists():
+        return False
+    return (path / "__init__.py").is_file()
+
+
+def find_flask_app(
+    root: Path, packages: tuple[str, ...], modules: tuple[str, ...]
+) -> FlaskApp | None:
+    """Return the first Flask app (a ``create_app`` factory or an ``app = Flask(...)``)."""
+    candidates: list[tuple[Path, str, Path]] = []  # (module file, import name, scan scope)
+    for package in packages:
+        import_name = package.removeprefix("src/").replace("/", ".")
+        for module_name in APP_MODULE_NAMES:
+            suffix = "" if module_name == "__init__.py" else "." + module_name[:-3]
+            candidates.append((root / package / module_name, import_name + suffix, root / package))
+    for module in modules:
+        candidates.append((root / module, module[:-3], root / module))
+
+    for module_path, import_name, scope in candidates:
+        tree = _parse_python(module_path)
+        if tree is not None and _imports_flask(tree) and _defines_flask_app(tree):
+            return _describe_app(root, module_path, import_name, scope)
+    return None
+
+
+@dataclass
+class _RouteScan:
+    """What a scan of an app's modules found: targets, routes left out and plain GET paths."""
+
+    routes: list[Route] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    get_paths: list[str] = field(default_factory=list)
+
+
+def _describe_app(root: Path, module_path: Path, import_name: str, scope: Path) -> FlaskApp:
+    files = sorted(scope.rglob("*.py")) if scope.is_dir() else [scope]
+    scan = _RouteScan()
+    init_db_command = None
+
+    for path in files:
+        tree = _parse_python(path)
+        if tree is None:
+            continue
+        init_db_command = init_db_command or _find_init_db_command(tree)
+        _collect_routes(tree, scan)
+
+    health_path = "/"
+    if scan.get_paths and "/" not in scan.get_paths:
+        health_path = sorted(scan.get_paths)[0]
+    return FlaskApp(
+        import_name=import_name,
+        source=module_path.relative_to(root).as_posix(),
+        init_db_command=init_db_command,
+        routes=tuple(scan.routes),
+        skipped_routes=tuple(scan.skipped),
+        health_path=health_path,
+    )
+
+
+def _parse_python(path: Path) -> ast.Module | None:
+    try:
+        return ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as exc:
+        log.debug("not scanned for a Flask app: %s (%s)", path, exc)
+        return None
+
+
+def _imports_flask(tree: ast.Module) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(
+            a.name.split(".")[0] == "flask" for a in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "flask":
+            return True
+    return False
+
+
+def _defines_flask_app(tree: ast.Module) -> bool:
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "create_app":
+            return True
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            targets = [target.id for target in node.targets if isinstance(target, ast.Name)]
+            if "app" in targets and _call_name(node.value) == "Flask":
+                return True
+    return False
+
+
+def _call_name(call: ast.Call) -> str:
+    """Return the last name of the called object: ``Flask`` for ``flask.Flask(...)``."""
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return ""
+
+
+def _find_init_db_command(tree: ast.Module) -> str | None:
+    """Return the name of a click command such as ``init-db`` that creates the database."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            if not isinstance(decorator, ast.Call) or _call_name(decorator) != "command":
+                continue
+            name = _first_string_arg(decorator)
+            if name is not None and INIT_DB_COMMAND.match(name):
+                return name
+    return None
+
+
+def _first_string_arg(call: ast.Call) -> str | None:
+    if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str):
+        return call.args[0].value
+    return None
+
+
+def _blueprint_prefixes(tree: ast.Module) -> dict[str, str]:
+    """Map each module-level ``name = Blueprint(..., url_prefix="/x")`` to its prefix."""
+    prefixes = {}
+    for node in tree.body:
+        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Call):
+            continue
+        if _call_name(node.value) != "Blueprint":
+            continue
+        prefix = ""
+        for keyword in node.value.keywords:
+            if keyword.arg == "url_prefix" and isinstance(keyword.value, ast.Constant):
+                prefix = str(keyword.value.value).rstrip("/")
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                prefixes[target.id] = prefix
+    return prefixes
+
+
+def _collect_routes(tree: ast.Module, scan: _RouteScan) -> None:
+    """Add the module's views that read request fields to the scan; explain the rest."""
+    prefixes = _blueprint_prefixes(tree)
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        rules = [_route_rule(decorator, prefixes) for decorator in node.decorator_list]
+        if not any(rules):
+            continue
+
+        guards = [
+            ast.unparse(decorator)
+            for decorator, rule in zip(node.decorator_list, rules)
+            if rule is None
+        ]
+        fields = _request_fields(node)
+        for rule in rules:
+            if rule is not None:
+                _add_route(scan, rule, fields, guards)
+
+
+def _add_route(
+    scan: _RouteScan,
+    rule: tuple[str, tuple[str, ...]],
+    fields: dict[str, list[str]],
+    guards: list[str],
+) -> None:
+    path, methods = rule
+    if not fields:
+        if "GET" in methods and "<" not in path and not guards:
+            scan.get_paths.append(path)
+        return
+
+    label = f"{'/'.join(methods)} {path}"
+    if "<" in path:
+        scan.skipped.append(f"{label}: the path has variable parts; add a target with real values")
+        return
+    if guards:
+        scan.skipped.append(
+            f"{label}: decorated with {', '.join(guards)}, which may need a session; add a "
+            f"target with a login step"
+        )
+        return
+
+    for place, names in sorted(fields.items()):
+        method = _method_for(place, methods)
+        if method is None:
+            scan.skipped.append(f"{label}: reads {place} fields but accepts no matching method")
+            continue
+        scan.routes.append(Route(method, path, place, tuple(names)))
+
+
+def _method_for(place: str, methods: tuple[str, ...]) -> str | None:
+    if place == "query":
+        return "GET" if "GET" in methods else methods[0]
+    return next((method for method in BODY_METHODS if method in methods), None)
+
+
+def _route_rule(
+    decorator: ast.expr, prefixes: dict[str, str]
+) -> tuple[str, tuple[str, ...]] | None:
+    """Return (path, methods) for ``@bp.route("/x", methods=[...])`` and ``@bp.post("/x")``."""
+    if not isinstance(decorator, ast.Call) or not isinstance(decorator.func, ast.Attribute):
+        return None
+    kind = decorator.func.attr
+    owner = decorator.func.value
+    path = _first_string_arg(decorator)
+    if kind not in ROUTE_DECORATORS or path is None or not isinstance(owner, ast.Name):
+        return None
+
+    methods: tuple[str, ...] = ("GET",) if kind == "route" else (kind.upper(),)
+    for keyword in decorator.keywords:
+        if keyword.arg == "methods" and isinstance(keyword.value, (ast.List, ast.Tuple, ast.Set)):
+            methods = tuple(
+                str(element.value).upper()
+                for element in keyword.value.elts
+                if isinstance(element, ast.Constant)
+            )
+    full_path = prefixes.get(owner.id, "") + path
+    return full_path or "/", methods
+
+
+def _request_fields(function: ast.FunctionDef) -> dict[str, list[str]]:
+    """Return the names a view reads from ``request.form``, ``.args`` and JSON, by place."""
+    fields: dict[str, list[str]] = {}
+    for node in ast.walk(function):
+        found = _request_field(node)
+        if found is None:
+            continue
+        place, name = found
+        names = fields.setdefault(place, [])
+        if name not in names:
+            names.append(name)
+    return fields
+
+
+def _request_field(node: ast.AST) -> tuple[str, str] | None:
+    """Match ``request.form["x"]``, ``request.form.get("x")`` and ``request.get_json()["x"]``."""
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        place = _request_place(node.value)
+        if place is not None and isinstance(node.slice.value, str):
+            return place, node.slice.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        if node.func.attr in ("get", "getlist"):
+            place = _request_place(node.func.value)
+            name = _first_string_arg(node)
+            if place is not None and name is not None:
+                return place, name
+    return None
+
+
+def _request_place(node: ast.expr) -> str | None:
+    """Return the place for ``request.form`` / ``request.args`` / ``request.json`` / get_json()."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        node = node.func
+    if not isinstance(node, ast.Attribute) or not isinstance(node.value, ast.Name):
+        return None
+    if node.value.id != "request":
+        return None
+    return REQUEST_PLACES.get(node.attr)
+
+
+# --- [tool.gauntlet] ------------------------------------------------------------------------------
+
+# Placeholder credentials for the form and JSON fields of DAST targets: sqlmap replaces the value
+# of the parameter under test and sends these in the others.
+TARGET_FIELD_VALUE = "gauntlet"
+WHOLE_REPO_EXCLUDE = (".venv", "reports", "node_modules", "build", "dist")
+
+
+def gauntlet_table(layout: Layout) -> tomlkit.items.Table:
+    """Build ``[tool.gauntlet]`` for ``layout``, with a comment on every stage it turns off."""
+    table = tomlkit.table()
+    table.add(
+        tomlkit.comment("Written by `gauntlet init` from the repository's layout; edit freely.")
+    )
+    table.add(tomlkit.comment("`gauntlet list` shows every stage and its gate."))
+
+    source_paths = [*layout.packages, *layout.modules]
+    if source_paths:
+        table.add("paths", _array(source_paths))
+    else:
+        table.add(
+            tomlkit.comment("No package or module found, so the whole repository is checked.")
+        )
+        table.add("paths", _array(["."]))
+        table.add("exclude", _array(list(WHOLE_REPO_EXCLUDE)))
+
+    table.add("unit", _unit_table(layout))
+    table.add("bdd", _bdd_table(layout))
+    if layout.tests_dir is None and layout.features_dir is None:
+        table.add(
+            "coverage", _disabled_table("unit and bdd are off, so there is no coverage data.")
+        )
+    table.add("image", _image_table(layout))
+    table.add("dast", _dast_table(layout))
+    return table
+
+
+def _unit_table(layout: Layout) -> tomlkit.items.Table:
+    if layout.tests_dir is None:
+        return _disabled_table(
+            "No tests/ or test/ directory: pytest would collect no tests, which is an error."
+        )
+    unit = tomlkit.table()
+    unit.add("tests", _array([layout.tests_dir]))
+    return unit
+
+
+def _bdd_table(layout: Layout) -> tomlkit.items.Table:
+    if layout.features_dir is None:
+        return _disabled_table(
+            "No features/ directory with .feature files: behave has no scenarios to run."
+        )
+    bdd = tomlkit.table()
+    bdd.add("features", layout.features_dir)
+    return bdd
+
+
+def _image_table(layout: Layout) -> tomlkit.items.Table:
+    image = tomlkit.table()
+    if layout.dockerfile is None:
+        image.add(
+            tomlkit.comment("No Dockerfile at the root: the image stage skips itself and says so.")
+        )
+        image.add(
+            tomlkit.comment(
+                "Add one (or set dockerfile) to build the image and scan it with trivy."
+            )
+        )
+    image.add("dockerfile", layout.dockerfile or "Dockerfile")
+    return image
+
+
+def _dast_table(layout: Layout) -> tomlkit.items.Table:
+    app = layout.app
+    if app is None or not app.routes:
+        reason = (
+            "No Flask app found"
+            if app is None
+            else "No route of the Flask app reads request fields"
+        )
+        dast = _disabled_table(f"{reason}: add a deployment and targets to scan with sqlmap.")
+        return dast
+
+    dast = tomlkit.table()
+    dast.add(
+        tomlkit.comment(f"The Flask app in {app.source}, run as a local process on a free port.")
+    )
+    dast.add("deploy", "process")
+    dast.add("command", _array(["sh", "-c", flask_command(app)]))
+    dast.add("health_path", app.health_path)
+    if _uses_sqlite(layout):
+        dast.add("dbms", "SQLite")
+    for skipped in app.skipped_routes:
+        dast.add(tomlkit.comment(f"Not scanned: {skipped}."))
+
+    targets = tomlkit.aot()
+    for route in app.routes:
+        targets.append(_target_table(route))
+    dast.add("targets", targets)
+    return dast
+
+
+def flask_command(app: FlaskApp) -> str:
+    """Return the sh command line that serves ``app`` on 127.0.0.1 and the port in ``$PORT``.
+
+    The deployment sets PORT and runs the command without a shell, and ``flask run`` takes the
+    port only as an option, so ``sh -c`` expands it. A detected ``init-db`` command runs first so
+    that the tables exist.
+    """
+    serve = f'exec python -m flask --app {app.import_name} run --host 127.0.0.1 --port "$PORT"'
+    if app.init_db_command is None:
+        return serve
+    return f"python -m flask --app {app.import_name} {app.init_db_command} && {serve}"
+
+
+def _target_table(route: Route) -> tomlkit.items.Table:
+    target = tomlkit.table()
+    target.add("method", route.method)
+    target.add("path", route.path)
+    values = tomlkit.inline_table()
+    for name in route.fields:
+        values.append(name, TARGET_FIELD_VALUE)
+    target.add(route.place, values)
+    return target
+
+
+def _uses_sqlite(layout: Layout) -> bool:
+    app = layout.app
+    if app is None:
+        return False
+    scope = layout.root / app.source
+    files = sorted(scope.parent.rglob("*.py")) if scope.name == "__init__.py" else [scope]
+    for path in files:
+        tree = _parse_python(path)
+        if tree is None:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import) and any(a.name == "sqlite3" for a in node.names):
+                return True
+    return False
+
+
+def _disabled_table(reason: str) -> tomlkit.items.Table:
+    table = tomlkit.table()
+    table.add(tomlkit.comment(reason))
+    table.add("enabled", False)
+    return table
+
+
+def _array(items: list[str]) -> tomlkit.items.Array:
+    array = tomlkit.array()
+    array.extend(items)
+    return array
+
+
+# --- where the kit comes from ------------------------------------------------------------------
+
+
+def detect_kit_source() -> KitSource:
+    """Describe the source this kit was installed from (PEP 610 direct_url.json) for reuse.
+
+    A kit installed from a local directory or a git URL is installed from the same place again;
+    a kit installed from an index is pinned to its version there.
+    """
+    try:
+        direct_url_text = metadata.distribution(DIST_NAME).read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        direct_url_text = None
+    direct_url = json.loads(direct_url_text) if direct_url_text else {}
+
+    url = direct_url.get("url", "")
+    if "vcs_info" in direct_url:
+        return _vcs_source(url, direct_url["vcs_info"])
+    if "dir_info" in direct_url and url.startswith("file://"):
+        return _directory_source(url)
+
+    index_spec = f"ci-gauntlet[tools]=={__version__}"
+    if url:
+        return _placeholder_source(f"ci-gauntlet[tools] @ {url}", PLACEHOLDER_REQUIREMENT)
+    return _placeholder_source(index_spec, index_spec)
+
+
+def _vcs_source(url: str, vcs_info: dict) -> KitSource:
+    commit = vcs_info.get("commit_id") or vcs_info.get("requested_revision") or f"v{__version__}"
+    clone_url = url.removeprefix("git+")
+    pip_spec = f"ci-gauntlet[tools] @ git+{clone_url}@{commit}"
+    github = _GITHUB_URL.match(clone_url)
+    if github is None:
+        return KitSource(
+            pip_spec=pip_spec,
+            precommit_repo=clone_url,
+            precommit_rev=commit,
+            workflow_repo=PLACEHOLDER_WORKFLOW_REPO,
+            workflow_ref=f"v{__version__}",
+            workflow_requirement=PLACEHOLDER_REQUIREMENT,
+            placeholder=True,
+        )
+    return KitSource(
+        pip_spec=pip_spec,
+        precommit_repo=clone_url,
+        precommit_rev=commit,
+        workflow_repo=f"{github.group(1)}/{github.group(2)}",
+        workflow_ref=commit,
+        workflow_requirement=pip_spec,
+        placeholder=False,
+    )
+
+
+def _directory_source(url: str) -> KitSource:
+    directory = Path(url.removeprefix("file://"))
+    pip_spec = f"ci-gauntlet[tools] @ {url}"
+    commit = _git_head(directory)
+    if commit is None:
+        # Not a git checkout, so pre-commit cannot clone it: point at the public repository.
+        return _placeholder_source(pip_spec, PLACEHOLDER_REQUIREMENT)
+    return KitSource(
+        pip_spec=pip_spec,
+        precommit_repo=str(directory),
+        precommit_rev=commit,
+        workflow_repo=PLACEHOLDER_WORKFLOW_REPO,
+        workflow_ref=f"v{__version__}",
+        workflow_requirement=PLACEHOLDER_REQUIREMENT,
+        placeholder=True,
+    )
+
+
+def _placeholder_source(pip_spec: str, workflow_requirement: str) -> KitSource:
+    return KitSource(
+        pip_spec=pip_spec,
+        precommit_repo=PLACEHOLDER_REPO_URL,
+        precommit_rev=f"v{__version__}",
+        workflow_repo=PLACEHOLDER_WORKFLOW_REPO,
+        workflow_ref=f"v{__version__}",
+        workflow_requirement=workflow_requirement,
+        placeholder=True,
+    )
+
+
+def _git_head(directory: Path) -> str | None:
+    if not (directory / ".git").exists():
+        return None
+    try:
+        completed = subprocess.run(  # nosec B603 B607 - fixed argv, no shell
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("cannot read the kit's git commit in %s: %s", directory, exc)
+        return None
+    commit = completed.stdout.strip()
+    if completed.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        log.warning("cannot read the kit's git commit in %s: %s", directory, completed.stderr)
+        return None
+    return commit
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+def plan_init(layout: Layout, kit: KitSource) -> Plan:
+    """Compute the content of every file ``init`` writes, without writing anything."""
+    root = layout.root
+    plan = Plan(changes=[], notes=[])
+
+    _plan_pyproject(plan, layout)
+    _plan_makefile(plan, root, kit)
+    _plan_new_file(
+        plan, root, ".pre-commit-config.yaml", render_template("pre-commit-config.yaml", kit)
+    )
+    _plan_new_file(plan, root, ".github/workflows/gauntlet.yml", _render_workflow(root, kit))
+    _plan_gitignore(plan, root)
+
+    return plan
+
+
+def _plan_pyproject(plan: Plan, layout: Layout) -> None:
+    path = layout.root / "pyproject.toml"
+    old = _read_text(path)
+    try:
+        document = tomlkit.parse(old) if old is not None else tomlkit.document()
+    except TOMLKitError as exc:
+        raise UsageError(
+            f"gauntlet init: {path} is not valid TOML ({exc}); fix the file or move it "
+            f"away, then run gauntlet init again"
+        ) from exc
+
+    tool = document.get("tool")
+    if tool is not None and "gauntlet" in tool:
+        plan.notes.append(f"{path.name}: [tool.gauntlet] exists; left alone")
+        return
+
+    if tool is None:
+        tool = tomlkit.table(is_super_table=True)
+        document.add("tool", tool)
+    tool.add("gauntlet", gauntlet_table(layout))
+
+    new = tomlkit.dumps(document)
+    if old:
+        new = new.rstrip("\n") + "\n"
+    plan.changes.append(FileChange(path, old, new.lstrip("\n")))
+
+
+def _plan_makefile(plan: Plan, root: Path, kit: KitSource) -> None:
+    path = root / "Makefile"
+    old = _read_text(path)
+    if old is not None and has_make_target(old, "ci"):
+        if MAKEFILE_MARKER in old:
+            plan.notes.append("Makefile: the `ci` target of gauntlet init is in place")
+        else:
+            plan.notes.append(
+                "Makefile: has its own `ci` target; left alone, so add `gauntlet run` to it or "
+                "run `gauntlet run` directly"
+            )
+        return
+
+    snippet = render_template("Makefile.ci", kit, allure_version=ALLURE_VERSION)
+    if old is None or not old.strip():
+        new = snippet
+    else:
+        new = old.rstrip("\n") + "\n\n" + snippet
+    plan.changes.append(FileChange(path, old, new))
+
+
+def has_make_target(makefile: str, target: str) -> bool:
+    """Return True when a rule line of ``makefile`` names ``target`` before its colon."""
+    for line in makefile.splitlines():
+        if line.startswith("\t") or line.lstrip().startswith("#"):
+            continue
+        match = re.match(r"^([^:=#]+?)\s*::?(?!=)", line)
+        if match and target in match.group(1).split():
+            return True
+    return False
+
+
+def _plan_new_file(plan: Plan, root: Path, relative: str, content: str) -> None:
+    path = root / relative
+    old = _read_text(path)
+    if old == content:
+        plan.notes.append(f"{relative}: up to date")
+        return
+    if path.exists():
+        plan.notes.append(f"{relative}: exists with other content; left alone")
+        return
+    plan.changes.append(FileChange(path, None, content))
+
+
+def _render_workflow(root: Path, kit: KitSource) -> str:
+    branch = _git_branch(root) or "main"
+    note = ""
+    if kit.placeholder:
+        note = (
+            f"# Replace {PLACEHOLDER_WORKFLOW_REPO} with the GitHub repository that holds the kit, "
+            f"and pin a full commit\n# SHA of it instead of the tag.\n"
+        )
+    return render_template("workflow.yml", kit, branch=branch, placeholder_note=note)
+
+
+def _git_branch(root: Path) -> str | None:
+    head = root / ".git" / "HEAD"
+    text = _read_text(head)
+    if text is None:
+        return None
+    match = re.match(r"ref: refs/heads/(\S+)", text)
+    return match.group(1) if match else None
+
+
+def _plan_gitignore(plan: Plan, root: Path) -> None:
+    path = root / ".gitignore"
+    old = _read_text(path)
+    if old is None and not (root / ".git").exists():
+        return
+
+    present = {line.strip().strip("/") for line in (old or "").splitlines()}
+    missing = [entry for entry in GITIGNORE_ENTRIES if entry.strip("/") not in present]
+    if not missing:
+        return
+
+    lines = ["# ci-gauntlet: reports, the venv and the Allure CLI that `make ci` sets up", *missing]
+    prefix = "" if not old else old.rstrip("\n") + "\n\n"
+    plan.changes.append(FileChange(path, old, prefix + "\n".join(lines) + "\n"))
+
+
+# --- templates ---------------------------------------------------------------------------------
+
+
+def render_template(name: str, kit: KitSource, **extra: str) -> str:
+    """Fill ``{{name}}`` placeholders of ``templates/<name>`` from ``kit`` and ``extra``.
+
+    Raises KeyError for a placeholder without a value, so a template typo never ships.
+    """
+    text = resources.files("gauntlet").joinpath("templates", name).read_text(encoding="utf-8")
+    values = {
+        "pip_spec": kit.pip_spec,
+        "precommit_repo": kit.precommit_repo,
+        "precommit_rev": kit.precommit_rev,
+        "workflow_repo": kit.workflow_repo,
+        "workflow_ref": kit.workflow_ref,
+        "workflow_requirement": kit.workflow_requirement,
+        "version": __version__,
+        **extra,
+    }
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def render_diff(plan: Plan, root: Path) -> str:
+    """Return the unified diff of every planned change, with paths relative to ``root``."""
+    chunks = []
+    for change in plan.changes:
+        if not change.changed:
+            continue
+        relative = change.path.relative_to(root).as_posix()
+        old_lines = (change.old or "").splitlines(keepends=True)
+        new_lines = change.new.splitlines(keepends=True)
+        from_file = f"a/{relative}" if change.old is not None else "/dev/null"
+        diff = difflib.unified_diff(old_lines, new_lines, from_file, f"b/{relative}")
+        chunks.append("".join(diff))
+    return "".join(chunks)
+
+
+def write_plan(plan: Plan) -> None:
+    """Write every planned file whose content changes; leave identical files untouched."""
+    for change in plan.changes:
+        if not change.changed:
+            continue
+        change.path.parent.mkdir(parents=True, exist_ok=True)
+        change.path.write_text(change.new, encoding="utf-8")
+        log.info("wrote %s", change.path)
+
+
+def _print_summary(plan: Plan, root: Path, *, dry_run: bool) -> None:
+    verb = "would write" if dry_run else "wrote"
+    written = [change for change in plan.changes if change.changed]
+    for change in written:
+        action = "create" if change.old is None else "update"
+        print(f"gauntlet init: {verb} {change.path.relative_to(root).as_posix()} ({action})")
+    for note in plan.notes:
+        print(f"gauntlet init: {note}")
+    if not written:
+        print("gauntlet init: nothing to change")
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
