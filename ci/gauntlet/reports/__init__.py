@@ -1,0 +1,34 @@
+"""Reports of a run, written under the reports directory after the stages end (also after Ctrl-C).
+
+``write_reports`` writes, in this order: the Allure HTML report (when Allure results exist),
+gauntlet.sarif, junit.xml, summary.json and summary.md. A report that cannot be written becomes a
+warning in the summary; it never changes the run's exit code.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from gauntlet.pipeline import RunOutcome
+from gauntlet.reports import allure, json_report, junit, markdown, sarif
+
+log = logging.getLogger(__name__)
+
+
+def write_reports(outcome: RunOutcome) -> None:
+    """Write every report of ``outcome``; failures are appended to ``outcome.warnings``."""
+    writers: list[tuple[str, Callable[[RunOutcome], object]]] = [
+        ("Allure report", allure.write),
+        ("SARIF report", sarif.write),
+        ("JUnit report", junit.write),
+        ("summary.json", json_report.write),
+        ("summary.md", markdown.write),
+    ]
+    for title, writer in writers:
+        try:
+            writer(outcome)
+        except OSError as exc:
+            message = f"{title} was not written: {exc}"
+            log.warning("%s", message)
+            outcome.warnings.append(message)

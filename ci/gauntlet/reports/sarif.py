@@ -1,0 +1,152 @@
+"""gauntlet.sarif: SARIF 2.1.0 with one run per stage and tool, for code scanning.
+
+Each run carries ``automationDetails.id`` = ``gauntlet/<stage>/<tool>/`` so that code scanning keeps
+one category per tool. A stage that ran without findings still gets an empty run (named after the
+stage), which tells code scanning that earlier alerts of that tool are fixed. Findings against a
+file get a physical location relative to ``%SRCROOT%``; findings against a URL get a logical
+location plus the target and parameter in the result's properties. ``partialFingerprints`` holds
+the finding's own fingerprint, which ignores line numbers, so alerts survive code moving.
+
+Levels: critical and high are ``error``, medium is ``warning``, low and info are ``note``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from gauntlet import __version__
+from gauntlet.pipeline import RunOutcome
+from gauntlet.stage import Finding, Severity, StageResult, Status
+
+FILE_NAME = "gauntlet.sarif"
+SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+FINGERPRINT_KEY = "gauntlet/v1"
+SRCROOT = "%SRCROOT%"
+
+LEVELS = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+
+
+def write(outcome: RunOutcome) -> Path:
+    """Write gauntlet.sarif and return its path."""
+    path = outcome.settings.reports_dir / FILE_NAME
+    path.write_text(json.dumps(build(outcome), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def build(outcome: RunOutcome) -> dict[str, Any]:
+    """Return the SARIF log of a run as JSON-ready data."""
+    runs = []
+    for result in outcome.results:
+        if result.status is Status.SKIPPED:
+            continue
+        for tool, findings in group_by_tool(result).items():
+            runs.append(build_run(outcome, result, tool, findings))
+    return {"$schema": SCHEMA_URI, "version": SARIF_VERSION, "runs": runs}
+
+
+def group_by_tool(result: StageResult) -> dict[str, list[Finding]]:
+    """Return the stage's findings per tool; a stage without findings maps its name to []."""
+    groups: dict[str, list[Finding]] = {}
+    for finding in result.findings:
+        groups.setdefault(finding.tool, []).append(finding)
+    return groups or {result.name: []}
+
+
+def build_run(
+    outcome: RunOutcome, result: StageResult, tool: str, findings: list[Finding]
+) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = []
+    rule_index: dict[str, int] = {}
+    for finding in findings:
+        if finding.rule_id not in rule_index:
+            rule_index[finding.rule_id] = len(rules)
+            rules.append(build_rule(finding))
+
+    invocation: dict[str, Any] = {"executionSuccessful": result.status is not Status.ERROR}
+    if result.status is Status.ERROR:
+        invocation["toolExecutionNotifications"] = [
+            {"level": "error", "message": {"text": result.message or "the stage broke"}}
+        ]
+
+    return {
+        "tool": {
+            "driver": {
+                "name": tool,
+                "semanticVersion": __version__,
+                "rules": rules,
+                "properties": {"stage": result.name},
+            }
+        },
+        "automationDetails": {"id": f"gauntlet/{result.name}/{tool}/"},
+        "originalUriBaseIds": {SRCROOT: {"uri": outcome.settings.root.resolve().as_uri() + "/"}},
+        "invocations": [invocation],
+        "results": [build_result(finding, rule_index[finding.rule_id]) for finding in findings],
+    }
+
+
+def build_rule(finding: Finding) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "id": finding.rule_id,
+        "shortDescription": {"text": finding.rule_id},
+        "defaultConfiguration": {"level": LEVELS[finding.severity]},
+    }
+    if finding.help_url:
+        rule["helpUri"] = finding.help_url
+        rule["help"] = {"text": f"See {finding.help_url}"}
+    return rule
+
+
+def build_result(finding: Finding, index: int) -> dict[str, Any]:
+    properties: dict[str, Any] = {"severity": finding.severity.value, "gating": finding.gating}
+    if finding.tool_severity:
+        properties["toolSeverity"] = finding.tool_severity
+
+    sarif_result: dict[str, Any] = {
+        "ruleId": finding.rule_id,
+        "ruleIndex": index,
+        "level": LEVELS[finding.severity],
+        "message": {"text": finding.message or finding.rule_id},
+        "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
+    }
+    if finding.path:
+        sarif_result["locations"] = [{"physicalLocation": physical_location(finding)}]
+    elif finding.target:
+        sarif_result["locations"] = [{"logicalLocations": [logical_location(finding)]}]
+        properties["target"] = finding.target
+        if finding.parameter:
+            properties["parameter"] = finding.parameter
+    sarif_result["properties"] = properties
+    return sarif_result
+
+
+def physical_location(finding: Finding) -> dict[str, Any]:
+    uri = urllib.parse.quote(finding.path or "")
+    location: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": SRCROOT}}
+    if finding.line and finding.line >= 1:
+        region: dict[str, Any] = {"startLine": finding.line}
+        # NOTE: Finding.column is taken as 1-based, as SARIF counts; a stage that passes a
+        # tool's 0-based column shifts the marker by one character.
+        if finding.column and finding.column >= 1:
+            region["startColumn"] = finding.column
+        location["region"] = region
+    return location
+
+
+def logical_location(finding: Finding) -> dict[str, Any]:
+    name = finding.parameter or finding.target or ""
+    qualified = f"{finding.target} {finding.parameter}" if finding.parameter else finding.target
+    return {
+        "name": name,
+        "fullyQualifiedName": qualified,
+        "kind": "parameter" if finding.parameter else "resource",
+    }

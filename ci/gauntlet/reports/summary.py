@@ -1,0 +1,147 @@
+"""The terminal view of a run: progress while stages run, then a table and failure details.
+
+On a TTY, finished stages are printed as they end and one status line below them shows the
+running stages with their elapsed time, redrawn in place. Elsewhere (CI logs, pipes) each start
+and end is one plain line. Tool output stays in the stage logs; for a failed or errored stage the
+summary prints the last ``TAIL_LINES`` lines of its log, or its message when the log is empty.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Mapping, TextIO
+
+from gauntlet.pipeline import RunOutcome
+from gauntlet.stage import StageResult, Status
+
+TAIL_LINES = 20
+REDRAW_S = 0.5
+
+
+class Progress:
+    """A pipeline listener that prints progress to ``stream``."""
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.live = self.stream.isatty() if live is None else live
+        self._status_shown = False
+        self._last_redraw = 0.0
+
+    def stage_started(self, name: str) -> None:
+        if not self.live:
+            self._print(f"{name}: started")
+
+    def stage_finished(self, result: StageResult) -> None:
+        line = f"{result.name}: {describe(result)}"
+        self._clear_status()
+        self._print(line)
+
+    def tick(self, running: Mapping[str, float]) -> None:
+        if not self.live:
+            return
+        now = time.monotonic()
+        if now - self._last_redraw < REDRAW_S:
+            return
+        self._last_redraw = now
+        parts = [f"{name} {now - started:.0f}s" for name, started in running.items()]
+        self._clear_status()
+        self.stream.write("running: " + ", ".join(parts))
+        self.stream.flush()
+        self._status_shown = True
+
+    def _clear_status(self) -> None:
+        if self._status_shown:
+            self.stream.write("\r\x1b[2K")
+            self._status_shown = False
+
+    def _print(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def describe(result: StageResult) -> str:
+    """Return "failed (3 findings, 2.1 s)" style text for one stage."""
+    parts = []
+    gating = len(result.gating_findings)
+    if result.status in (Status.PASSED, Status.FAILED) and result.findings:
+        parts.append(f"{gating} finding{'s' if gating != 1 else ''}")
+    if result.status is not Status.SKIPPED:
+        parts.append(f"{result.duration_s:.1f} s")
+    text = result.status.value
+    if parts:
+        text += f" ({', '.join(parts)})"
+    if result.message and result.status is Status.SKIPPED:
+        text += f": {result.message}"
+    return text
+
+
+def render_table(outcome: RunOutcome) -> str:
+    """Return the stage | verdict | findings | duration table of a run."""
+    rows = [("stage", "verdict", "findings", "duration")]
+    for result in outcome.results:
+        findings = str(len(result.gating_findings)) if result.status is not Status.SKIPPED else "-"
+        duration = f"{result.duration_s:.1f} s" if result.status is not Status.SKIPPED else "-"
+        rows.append((result.name, result.status.value, findings, duration))
+    for name in outcome.unfinished:
+        rows.append((name, "interrupted", "-", "-"))
+
+    widths = [max(len(row[column]) for row in rows) for column in range(4)]
+    lines = []
+    for index, row in enumerate(rows):
+        cells = [
+            row[0].ljust(widths[0]),
+            row[1].ljust(widths[1]),
+            row[2].rjust(widths[2]),
+            row[3].rjust(widths[3]),
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def render_details(outcome: RunOutcome) -> str:
+    """Return the message and log tail of every failed or errored stage, then the warnings."""
+    blocks = []
+    for result in outcome.results:
+        if result.status not in (Status.FAILED, Status.ERROR):
+            continue
+        log_path = outcome.log_path(result.name)
+        header = f"--- {result.name} {result.status.value}: {result.message or 'see its log'}"
+        tail = tail_lines(log_path, TAIL_LINES)
+        if tail:
+            blocks.append(
+                f"{header}\n    last {len(tail)} lines of {log_path}:\n"
+                + "\n".join(f"    {line}" for line in tail)
+            )
+        else:
+            blocks.append(header)
+    for warning in outcome.warnings:
+        blocks.append(f"warning: {warning}")
+    return "\n".join(blocks)
+
+
+def render(outcome: RunOutcome) -> str:
+    """Return the full end-of-run text: table, details, and the verdict line."""
+    verdict = {0: "passed", 1: "failed", 3: "error", 130: "interrupted"}.get(outcome.exit_code, "")
+    parts = [render_table(outcome)]
+    details = render_details(outcome)
+    if details:
+        parts.append(details)
+    parts.append(
+        f"gauntlet {verdict} in {outcome.duration_s:.1f} s (exit {outcome.exit_code}); "
+        f"reports in {outcome.settings.reports_dir}"
+    )
+    return "\n\n".join(parts) + "\n"
+
+
+def tail_lines(path: Path, count: int) -> list[str]:
+    """Return the last ``count`` lines of a text file ([] when it is missing)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return [line.rstrip("\n") for line in deque(handle, maxlen=count)]
+    except FileNotFoundError:
+        return []
