@@ -59,7 +59,11 @@ class LintOptions:
     )
     fail_under: float = field(
         default=9.0,
-        metadata={"help": "minimum pylint score, from 0 to 10; a lower score fails the stage"},
+        metadata={
+            "help": "minimum pylint score, from 0 to 10; a lower score fails the stage",
+            "min": 0.0,
+            "max": 10.0,
+        },
     )
     fail_on: tuple[str, ...] = field(
         default=("E", "F"),
@@ -74,7 +78,7 @@ class LintOptions:
     )
     jobs: int = field(
         default=1,
-        metadata={"help": "pylint worker processes (-j); 0 means one per CPU"},
+        metadata={"help": "pylint worker processes (-j); 0 means one per CPU", "min": 0},
     )
     args: tuple[str, ...] = field(
         default=(),
@@ -82,19 +86,20 @@ class LintOptions:
     )
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.fail_under <= 10.0:
+        is_number = isinstance(self.fail_under, (int, float)) and not isinstance(self.fail_under, bool)
+        if not is_number or not 0.0 <= self.fail_under <= 10.0:
             raise UsageError(
-                f"[tool.gauntlet.lint] fail_under = {self.fail_under!r} is out of range; "
-                f"use a score from 0 to 10"
+                f"[tool.gauntlet.lint] fail_under = {self.fail_under!r} is invalid; "
+                f"use a number from 0 to 10"
             )
         for entry in self.fail_on:
-            if not (_CATEGORY.match(entry) or _MESSAGE_ID.match(entry) or _SYMBOL.match(entry)):
+            if not isinstance(entry, str) or not (_CATEGORY.match(entry) or _MESSAGE_ID.match(entry) or _SYMBOL.match(entry)):
                 raise UsageError(
                     f"[tool.gauntlet.lint] fail_on entry {entry!r} is invalid; use a category "
                     f"letter (C, R, W, E, F, I), a message id like 'W0611' or a symbol like "
                     f"'unused-import'"
                 )
-        if self.jobs < 0:
+        if not isinstance(self.jobs, int) or isinstance(self.jobs, bool) or self.jobs < 0:
             raise UsageError(
                 f"[tool.gauntlet.lint] jobs = {self.jobs!r} is invalid; use 0 (one per CPU) or more"
             )

@@ -80,13 +80,13 @@ class SastOptions:
     def __post_init__(self) -> None:
         for key in ("severity", "confidence"):
             value = getattr(self, key)
-            if value not in LEVELS:
+            if not isinstance(value, str) or value not in LEVELS:
                 raise UsageError(
                     f"[tool.gauntlet.sast] {key} = {value!r} is invalid; use low, medium or high"
                 )
         for key in ("skips", "tests"):
             for test_id in getattr(self, key):
-                if not _TEST_ID.match(test_id):
+                if not isinstance(test_id, str) or not _TEST_ID.match(test_id):
                     raise UsageError(
                         f"[tool.gauntlet.sast] {key} entry {test_id!r} is invalid; use a bandit "
                         f"test id like 'B602'"

@@ -201,16 +201,22 @@ def test_verdict_without_score_is_error():
         lint.STAGE.verdict([], None, LintOptions())
 
 
-@pytest.mark.parametrize("value", [-0.5, 10.5])
-def test_options_fail_under_range(value):
+@pytest.mark.parametrize("value", [-0.5, 10.5, "ninety", True])
+def test_options_fail_under_invalid(value):
     with pytest.raises(UsageError, match="fail_under"):
         LintOptions(fail_under=value)
 
 
-@pytest.mark.parametrize("entry", ["X", "W06", "Unused Import", ""])
+@pytest.mark.parametrize("entry", ["X", "W06", "Unused Import", "", 5])
 def test_options_fail_on_invalid(entry):
     with pytest.raises(UsageError, match="fail_on"):
         LintOptions(fail_on=(entry,))
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "2"])
+def test_options_jobs_invalid(value):
+    with pytest.raises(UsageError, match="jobs"):
+        LintOptions(jobs=value)
 
 
 def test_options_fail_on_accepted_forms():

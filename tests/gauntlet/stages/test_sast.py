@@ -184,9 +184,10 @@ def test_no_files_scanned_is_error():
 
 
 @pytest.mark.parametrize("key", ["severity", "confidence"])
-def test_options_level_invalid(key):
+@pytest.mark.parametrize("value", ["critical", "HIGH", ["low"]])
+def test_options_level_invalid(key, value):
     with pytest.raises(UsageError, match=key):
-        SastOptions(**{key: "critical"})
+        SastOptions(**{key: value})
 
 
 @pytest.mark.parametrize("key", ["skips", "tests"])
