@@ -91,7 +91,9 @@ def select_files(files: list[str], root: Path, exclude: tuple[str, ...]) -> tupl
     return tuple(selected)
 
 
-def build_context(config: Any, stage_name: str, files: tuple[str, ...], reports: Path) -> StageContext:
+def build_context(
+    config: Any, stage_name: str, files: tuple[str, ...], reports: Path
+) -> StageContext:
     """Build the context of one stage run whose source paths are exactly ``files``."""
     settings = config.run_settings(run_id=f"hook-{uuid.uuid4().hex[:12]}")
     settings = dataclasses.replace(settings, reports_dir=reports, paths=files)
@@ -139,9 +141,7 @@ def format_finding(finding: Finding) -> str:
         if finding.column is not None:
             where += f":{finding.column}"
     below_gate = "" if finding.gating else " (below the gate)"
-    return (
-        f"{where}: {finding.rule_id} [{finding.severity.value}] {finding.message}{below_gate}"
-    )
+    return f"{where}: {finding.rule_id} [{finding.severity.value}] {finding.message}{below_gate}"
 
 
 def log_tail(log_path: Path) -> str:

@@ -11,6 +11,7 @@ into one folder (one subfolder per artifact) and calls ``merge_reports`` to get:
   scanning takes one category per upload and rejects two runs of one tool in one category;
 - junit.xml: the test suites of every job under one ``<testsuites>`` root;
 - allure-results/: the result files of every job, for one Allure report;
+- allure-report/index.html: one single-file Allure report over all jobs, when asked for;
 - <artifact>/: each artifact's raw files, unchanged.
 
 A job that failed or was cancelled without leaving a summary counts as a stage in ``error``, so a
@@ -24,17 +25,20 @@ import json
 import logging
 import shutil
 import sys
+import tempfile
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gauntlet import process
 from gauntlet.errors import (
     EXIT_ERROR,
     EXIT_FAILED,
     EXIT_PASSED,
     EXIT_USAGE,
     GauntletError,
+    StageError,
     UsageError,
 )
 
@@ -46,6 +50,17 @@ SARIF_FILE = "gauntlet.sarif"
 SARIF_DIR = "sarif"
 JUNIT_FILE = "junit.xml"
 ALLURE_RESULTS = "allure-results"
+ALLURE_REPORT = "allure-report"
+MERGE_LOG = "merge.log"
+ALLURE_TIMEOUT_S = 300.0
+
+# Allure Report 3 configuration: the awesome plugin's singleFile option writes one index.html that
+# opens from disk, so the report works when downloaded as an artifact.
+ALLURE_CONFIG = """export default {
+  name: "gauntlet",
+  plugins: { awesome: { options: { singleFile: true, reportName: "gauntlet" } } },
+};
+"""
 
 # Most severe first: an error anywhere outranks a usage error, which outranks a failed gate.
 _EXIT_PRIORITY = (EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_PASSED)
@@ -66,7 +81,7 @@ class Artifact:
 
 @dataclass
 class MergeResult:
-    """What ``merge_reports`` wrote and the merged verdict."""
+    """The merged verdict, the merged summary and the tools that got a SARIF file."""
 
     exit_code: int
     summary: dict[str, Any]
@@ -384,7 +399,9 @@ def merge_junit_files(artifacts: list[Artifact], out_path: Path) -> None:
         try:
             document = ElementTree.parse(junit_path).getroot()
         except ElementTree.ParseError as error:
-            raise UsageError(f"cannot parse {junit_path}: {error}; the artifact is damaged") from error
+            raise UsageError(
+                f"cannot parse {junit_path}: {error}; the artifact is damaged"
+            ) from error
         suites = [document] if document.tag == "testsuite" else list(document.iter("testsuite"))
         for suite in suites:
             suite.set("name", f"{artifact.name}: {suite.get('name', '')}")
@@ -420,6 +437,32 @@ def copy_raw_reports(artifacts: list[Artifact], out_dir: Path) -> None:
         if target.resolve() == artifact.path.resolve():
             continue
         shutil.copytree(artifact.path, target, dirs_exist_ok=True)
+
+
+def build_allure_report(results_dir: Path, report_dir: Path, log_path: Path) -> bool:
+    """Generate a single-file Allure report from ``results_dir``; return False when it is empty.
+
+    Needs the Allure Report 3 CLI (npm package ``allure``) on PATH. Raises ``ToolNotFound`` when
+    it is missing and ``StageError`` when it fails or outlives ``ALLURE_TIMEOUT_S`` seconds.
+    """
+    if not results_dir.is_dir() or not any(results_dir.iterdir()):
+        return False
+
+    with tempfile.TemporaryDirectory(prefix="gauntlet-allure-") as config_dir:
+        config_path = Path(config_dir) / "allurerc.mjs"
+        config_path.write_text(ALLURE_CONFIG, encoding="utf-8")
+        argv = ["allure", "generate", str(results_dir), "--config", str(config_path)]
+        argv += ["--output", str(report_dir)]
+        completed = process.run(
+            argv, cwd=results_dir.parent, log_path=log_path, timeout_s=ALLURE_TIMEOUT_S
+        )
+
+    if completed.returncode != 0 or not (report_dir / "index.html").is_file():
+        raise StageError(
+            f"allure generate exited {completed.returncode} without writing "
+            f"{report_dir / 'index.html'}; see {log_path}"
+        )
+    return True
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -467,10 +510,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="",
         help="prepended to relative SARIF paths: the working directory below the repository root",
     )
+    parser.add_argument(
+        "--allure-report",
+        action="store_true",
+        help="also build <out>/allure-report/index.html with the Allure CLI (npm package allure)",
+    )
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Merge as ``args`` say, print the verdict line and return the merged exit code."""
+    """Merge with the parsed arguments, print the verdict line and return the merged exit code."""
     result = merge_reports(
         args.artifacts_dir,
         args.out,
@@ -479,6 +527,14 @@ def run_command(args: argparse.Namespace) -> int:
         path_prefix=args.path_prefix,
     )
     stages = result.summary["stages"]
+    if args.allure_report:
+        built = build_allure_report(
+            args.out / ALLURE_RESULTS, args.out / ALLURE_REPORT, args.out / MERGE_LOG
+        )
+        print(
+            "Allure report: "
+            + (str(args.out / ALLURE_REPORT / "index.html") if built else "no results")
+        )
     print(
         f"merged {len(stages)} stage results into {args.out}: exit code {result.exit_code}; "
         f"SARIF tools: {', '.join(result.sarif_tools) or 'none'}"
