@@ -11,9 +11,9 @@ error, 4 usage error, 5 no tests collected.
 
 Coverage is measured for the coverage stage, which combines and gates it once. pytest-cov's own
 gate is switched off (``--cov-fail-under=0``), because it would make pytest exit 1 on passing
-tests. The data file is ``<coverage data dir>/.coverage.unit``; pytest-cov erases that file and
-its ``.coverage.unit.*`` siblings first, so a re-run never counts stale data, and it combines the
-data of measured subprocesses into that file when the tests end.
+tests. The data file is ``<coverage data dir>/.coverage.unit``. pytest-cov 7 erases that file and
+its ``.coverage.unit.*`` siblings first, so a re-run never counts stale data. When the tests end,
+it combines the data files of measured subprocesses into that file.
 """
 
 from __future__ import annotations
@@ -161,6 +161,7 @@ def remove_data_files(data_dir: Path, base_name: str) -> None:
     """Delete this stage's coverage data files from an earlier run; keep other stages' files."""
     data_dir.mkdir(parents=True, exist_ok=True)
     for stale in data_dir.glob(f"{base_name}*"):
+        log.debug("removing coverage data of an earlier run: %s", stale)
         stale.unlink()
 
 
@@ -241,7 +242,7 @@ def interruption_reason(stdout: str, report: JUnitReport | None) -> str:
 
 
 def last_error_line(stdout: str, stderr: str) -> str:
-    """Return the most telling line of pytest's output for an error message."""
+    """Return the last ERROR, INTERNALERROR or ``E`` line of pytest's output, else its last line."""
     for text in (stderr, stdout):
         for line in reversed(text.splitlines()):
             stripped = line.strip(" =!")
@@ -325,7 +326,7 @@ def build_node_id(path: str | None, classname: str, name: str) -> str:
 
 
 def failure_message(element: ET.Element) -> str:
-    """Return the first telling line of a ``<failure>`` or ``<error>``, at most MESSAGE_LIMIT long.
+    """Return the first line of a ``<failure>`` or ``<error>`` message, at most MESSAGE_LIMIT long.
 
     pytest's message attribute for a collection error is only "collection failure", so the last
     ``E   `` line of the traceback text names the real cause there.

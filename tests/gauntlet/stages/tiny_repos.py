@@ -4,9 +4,9 @@
 ``calc``, pytest tests, behave features and a coverage configuration that measures subprocesses.
 The other functions return it with one planted defect each.
 
-Coverage of the clean repository is split on purpose: pytest covers ``add`` and, only through a
-subprocess, ``calc/__main__.py``; behave covers ``multiply`` and ``subtract``; ``unused`` is
-covered by nobody, so the combined total is below 100 percent.
+Coverage of the clean repository is split on purpose. pytest covers ``add``, and
+``calc/__main__.py`` only through a subprocess. behave covers ``multiply`` and ``subtract``. No
+test calls ``unused``, so the combined total is 75 percent.
 
 Run as a script to re-record the real tool output in tests/fixtures/{pytest,behave,coverage}/
 with the tools on PATH: ``.venv/bin/python tests/gauntlet/stages/tiny_repos.py``.
@@ -172,7 +172,7 @@ def with_collection_error() -> dict[str, str]:
 
 
 def without_tests() -> dict[str, str]:
-    """Return the clean repository whose tests directory holds no test."""
+    """Return the clean repository whose tests directory contains no test."""
     files = clean_repo()
     del files["tests/test_calc.py"]
     files["tests/helpers.py"] = "VALUE = 1\n"
