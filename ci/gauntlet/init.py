@@ -22,15 +22,15 @@ import difflib
 import json
 import logging
 import re
-import subprocess
+import subprocess  # nosec B404
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Sequence
 
 import tomlkit
-from tomlkit.exceptions import TOMLKitError
 
 from gauntlet import __version__
 from gauntlet.errors import UsageError
@@ -260,7 +260,7 @@ def find_flask_app(
 
 @dataclass
 class _RouteScan:
-    """What a scan of an app's modules found: targets, routes left out and plain GET paths."""
+    """Targets, skipped routes and plain GET paths found in an app's modules."""
 
     routes: list[Route] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -651,17 +651,20 @@ def _array(items: list[str]) -> tomlkit.items.Array:
 
 
 def detect_kit_source() -> KitSource:
-    """Describe the source this kit was installed from (PEP 610 direct_url.json) for reuse.
-
-    A kit installed from a local directory or a git URL is installed from the same place again;
-    a kit installed from an index is pinned to its version there.
-    """
+    """Describe the source this kit was installed from, read from its direct_url.json."""
     try:
         direct_url_text = metadata.distribution(DIST_NAME).read_text("direct_url.json")
     except metadata.PackageNotFoundError:
         direct_url_text = None
-    direct_url = json.loads(direct_url_text) if direct_url_text else {}
+    return kit_source_from_direct_url(json.loads(direct_url_text) if direct_url_text else {})
 
+
+def kit_source_from_direct_url(direct_url: dict) -> KitSource:
+    """Build a KitSource from a PEP 610 direct_url.json record ({} for an index install).
+
+    A kit installed from a local directory or a git URL is installed from the same place again.
+    A kit installed from an index is pinned to its version there.
+    """
     url = direct_url.get("url", "")
     if "vcs_info" in direct_url:
         return _vcs_source(url, direct_url["vcs_info"])
@@ -707,13 +710,15 @@ def _directory_source(url: str) -> KitSource:
     if commit is None:
         # Not a git checkout, so pre-commit cannot clone it: point at the public repository.
         return _placeholder_source(pip_spec, PLACEHOLDER_REQUIREMENT)
+    # A GitHub copy of the kit holds the checkout's commit too, so the workflow pins it. Only
+    # the repository's owner is unknown here.
     return KitSource(
         pip_spec=pip_spec,
         precommit_repo=str(directory),
         precommit_rev=commit,
         workflow_repo=PLACEHOLDER_WORKFLOW_REPO,
-        workflow_ref=f"v{__version__}",
-        workflow_requirement=PLACEHOLDER_REQUIREMENT,
+        workflow_ref=commit,
+        workflow_requirement=f"ci-gauntlet[tools] @ git+{PLACEHOLDER_REPO_URL}@{commit}",
         placeholder=True,
     )
 
@@ -734,7 +739,8 @@ def _git_head(directory: Path) -> str | None:
     if not (directory / ".git").exists():
         return None
     try:
-        completed = subprocess.run(  # nosec B603 B607 - fixed argv, no shell
+        # git from PATH with a fixed argument list and no shell.
+        completed = subprocess.run(  # nosec B603 B607
             ["git", "-C", str(directory), "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
@@ -761,9 +767,7 @@ def plan_init(layout: Layout, kit: KitSource) -> Plan:
 
     _plan_pyproject(plan, layout)
     _plan_makefile(plan, root, kit)
-    _plan_new_file(
-        plan, root, ".pre-commit-config.yaml", render_template("pre-commit-config.yaml", kit)
-    )
+    _plan_new_file(plan, root, ".pre-commit-config.yaml", _render_precommit(root, kit))
     _plan_new_file(plan, root, ".github/workflows/gauntlet.yml", _render_workflow(root, kit))
     _plan_gitignore(plan, root)
 
@@ -772,29 +776,46 @@ def plan_init(layout: Layout, kit: KitSource) -> Plan:
 
 def _plan_pyproject(plan: Plan, layout: Layout) -> None:
     path = layout.root / "pyproject.toml"
-    old = _read_text(path)
+    old = _read_text(path) or ""
     try:
-        document = tomlkit.parse(old) if old is not None else tomlkit.document()
-    except TOMLKitError as exc:
+        existing = tomllib.loads(old)
+    except tomllib.TOMLDecodeError as exc:
         raise UsageError(
             f"gauntlet init: {path} is not valid TOML ({exc}); fix the file or move it "
             f"away, then run gauntlet init again"
         ) from exc
 
-    tool = document.get("tool")
-    if tool is not None and "gauntlet" in tool:
+    tool = existing.get("tool", {})
+    if isinstance(tool, dict) and "gauntlet" in tool:
         plan.notes.append(f"{path.name}: [tool.gauntlet] exists; left alone")
         return
 
-    if tool is None:
-        tool = tomlkit.table(is_super_table=True)
-        document.add("tool", tool)
-    tool.add("gauntlet", gauntlet_table(layout))
+    new = append_gauntlet_table(old, gauntlet_table(layout))
+    try:
+        tomllib.loads(new)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(
+            f"gauntlet init: cannot add a [tool.gauntlet] table to {path}, because the file "
+            f"defines `tool` in a form that closes it ({exc}); write `tool` as [tool.<name>] "
+            f"tables, then run gauntlet init again"
+        ) from exc
+    plan.changes.append(FileChange(path, _read_text(path), new))
 
-    new = tomlkit.dumps(document)
-    if old:
-        new = new.rstrip("\n") + "\n"
-    plan.changes.append(FileChange(path, old, new.lstrip("\n")))
+
+def append_gauntlet_table(old: str, table: tomlkit.items.Table) -> str:
+    """Return ``old`` with ``[tool.gauntlet]`` appended, every existing byte left in place.
+
+    TOML allows a ``[tool.gauntlet]`` header after other tables, so appending is valid unless
+    the file closes ``tool`` (an inline table ``tool = {...}``, for example).
+    """
+    addition = tomlkit.document()
+    addition.add("tool", tomlkit.table(is_super_table=True))
+    addition["tool"].add("gauntlet", table)
+
+    text = tomlkit.dumps(addition).lstrip("\n")
+    if not old.strip():
+        return text
+    return old.rstrip("\n") + "\n\n" + text
 
 
 def _plan_makefile(plan: Plan, root: Path, kit: KitSource) -> None:
@@ -841,14 +862,36 @@ def _plan_new_file(plan: Plan, root: Path, relative: str, content: str) -> None:
     plan.changes.append(FileChange(path, None, content))
 
 
+def _render_precommit(root: Path, kit: KitSource) -> str:
+    """Render the hooks, giving pylint the project's dependencies because it imports the code."""
+    dependencies = project_dependencies(root / "pyproject.toml")
+    lint_extra = ""
+    if dependencies:
+        lint_extra = f"\n        additional_dependencies: {json.dumps(dependencies)}"
+    return render_template("pre-commit-config.yaml", kit, lint_dependencies=lint_extra)
+
+
+def project_dependencies(pyproject: Path) -> list[str]:
+    """Return ``[project] dependencies`` of a pyproject.toml ([] when absent or unreadable)."""
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+    dependencies = project.get("dependencies", []) if isinstance(project, dict) else []
+    return [item for item in dependencies if isinstance(item, str)]
+
+
 def _render_workflow(root: Path, kit: KitSource) -> str:
     branch = _git_branch(root) or "main"
     note = ""
     if kit.placeholder:
         note = (
-            f"# Replace {PLACEHOLDER_WORKFLOW_REPO} with the GitHub repository that holds the kit, "
-            f"and pin a full commit\n# SHA of it instead of the tag.\n"
+            f"# Replace {PLACEHOLDER_WORKFLOW_REPO} (twice below) with the kit's GitHub repository"
         )
+        if re.fullmatch(r"[0-9a-f]{40}", kit.workflow_ref):
+            note += ".\n"
+        else:
+            note += ",\n# and pin a full commit SHA of it in place of the tag.\n"
     return render_template("workflow.yml", kit, branch=branch, placeholder_note=note)
 
 

@@ -1,0 +1,595 @@
+"""Tests of ``gauntlet init`` on fixture repositories built in a temporary directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gauntlet import config, init, stages
+from gauntlet.errors import UsageError
+
+FLASK_APP = {
+    "shop/__init__.py": """\
+        from flask import Flask
+
+
+        def create_app():
+            app = Flask(__name__)
+            from . import auth, search
+
+            app.register_blueprint(auth.bp)
+            app.register_blueprint(search.bp)
+            return app
+        """,
+    "shop/db.py": """\
+        import sqlite3
+
+        import click
+
+
+        @click.command("init-db")
+        def init_db_command():
+            sqlite3.connect("shop.sqlite").close()
+        """,
+    "shop/auth.py": """\
+        from flask import Blueprint, request
+
+        from .guards import login_required
+
+        bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+        @bp.route("/register", methods=("GET", "POST"))
+        def register():
+            return request.form["username"] + request.form.get("password", "")
+
+
+        @bp.route("/profile", methods=["POST"])
+        @login_required
+        def profile():
+            return request.form["bio"]
+
+
+        @bp.route("/<int:user_id>/rename", methods=["POST"])
+        def rename(user_id):
+            return request.form["name"]
+        """,
+    "shop/search.py": """\
+        from flask import Blueprint, request
+
+        bp = Blueprint("search", __name__)
+
+
+        @bp.route("/")
+        def index():
+            return "shop"
+
+
+        @bp.get("/search")
+        def search():
+            return request.args.get("q", "")
+
+
+        @bp.post("/api/items")
+        def add_item():
+            return request.get_json()["title"]
+        """,
+    "shop/guards.py": """\
+        def login_required(view):
+            return view
+        """,
+}
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    """Create each file under ``root`` with its dedented text."""
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Return the bytes of every file under ``root``, outside .git."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def run_init(root: Path, *extra: str) -> int:
+    """Run ``gauntlet init`` on ``root`` in-process."""
+    return init.main([str(root), *extra])
+
+
+def gauntlet_table(root: Path) -> dict:
+    """Return the parsed ``[tool.gauntlet]`` of the repository at ``root``."""
+    with open(root / "pyproject.toml", "rb") as handle:
+        return tomllib.load(handle)["tool"]["gauntlet"]
+
+
+@pytest.fixture(name="flask_repo")
+def fixture_flask_repo(tmp_path: Path) -> Path:
+    """A git repository with a Flask package, tests and a [project] table."""
+    write_files(tmp_path, FLASK_APP)
+    write_files(
+        tmp_path,
+        {
+            "tests/test_shop.py": "def test_nothing():\n    assert True\n",
+            "pyproject.toml": '[project]\nname = "shop"\nversion = "1.0"\n'
+            'dependencies = ["flask"]\n',
+        },
+    )
+    subprocess.run(["git", "init", "-q", "-b", "trunk", str(tmp_path)], check=True)
+    return tmp_path
+
+
+# --- empty repository ---------------------------------------------------------------------------
+
+
+def test_empty_repo_gets_every_file(tmp_path: Path) -> None:
+    assert run_init(tmp_path) == 0
+
+    for relative in ("pyproject.toml", "Makefile", ".pre-commit-config.yaml"):
+        assert (tmp_path / relative).is_file(), relative
+    assert (tmp_path / ".github" / "workflows" / "gauntlet.yml").is_file()
+
+
+def test_empty_repo_turns_off_stages_without_input(tmp_path: Path) -> None:
+    run_init(tmp_path)
+    table = gauntlet_table(tmp_path)
+
+    assert table["paths"] == ["."]
+    assert ".venv" in table["exclude"]
+    assert table["unit"]["enabled"] is False
+    assert table["bdd"]["enabled"] is False
+    assert table["coverage"]["enabled"] is False
+    assert table["dast"]["enabled"] is False
+    assert "enabled" not in table["image"]
+
+
+def test_disabled_stages_state_their_reason(tmp_path: Path) -> None:
+    run_init(tmp_path)
+    text = (tmp_path / "pyproject.toml").read_text(encoding="utf-8")
+
+    assert "# No tests/ or test/ directory" in text
+    assert "# No features/ directory with .feature files" in text
+    assert "# No Dockerfile at the root: the image stage skips itself" in text
+    assert "# No Flask app found" in text
+
+
+def test_empty_repo_without_git_gets_no_gitignore(tmp_path: Path) -> None:
+    run_init(tmp_path)
+
+    assert not (tmp_path / ".gitignore").exists()
+
+
+@pytest.mark.parametrize("layout", ["empty", "src", "flask"])
+def test_generated_config_loads(tmp_path: Path, layout: str) -> None:
+    if layout == "src":
+        write_files(tmp_path, {"src/pkg/__init__.py": "", "test/test_pkg.py": ""})
+    if layout == "flask":
+        write_files(tmp_path, {**FLASK_APP, "tests/test_shop.py": ""})
+    run_init(tmp_path)
+
+    loaded = config.load(tmp_path, stages.all_stages(), env={})
+
+    assert loaded.paths
+    assert set(loaded.stages) == set(stages.all_stages())
+
+
+# --- layout detection ---------------------------------------------------------------------------
+
+
+def test_src_layout_paths_and_test_dir(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "src/pkg/__init__.py": "",
+            "src/pkg/core.py": "VALUE = 1\n",
+            "test/test_core.py": "",
+            "tests_helpers.py": "",
+            "setup.py": "",
+            ".venv/lib/__init__.py": "",
+            "docs/conf/__init__.py": "",
+        },
+    )
+    run_init(tmp_path)
+    table = gauntlet_table(tmp_path)
+
+    assert table["paths"] == ["src/pkg", "tests_helpers.py"]
+    assert table["unit"]["tests"] == ["test"]
+
+
+def test_venv_directory_is_not_a_package(tmp_path: Path) -> None:
+    write_files(tmp_path, {"env2/pyvenv.cfg": "", "env2/__init__.py": "", "app/__init__.py": ""})
+
+    layout = init.detect_layout(tmp_path)
+
+    assert layout.packages == ("app",)
+
+
+def test_features_dir_needs_feature_files(tmp_path: Path) -> None:
+    write_files(tmp_path, {"pkg/__init__.py": "", "features/steps/steps.py": ""})
+    assert init.detect_layout(tmp_path).features_dir is None
+
+    write_files(tmp_path, {"features/notes.feature": "Feature: notes\n"})
+    assert init.detect_layout(tmp_path).features_dir == "features"
+
+
+def test_features_dir_enables_bdd(tmp_path: Path) -> None:
+    write_files(tmp_path, {"pkg/__init__.py": "", "features/notes.feature": "Feature: notes\n"})
+    run_init(tmp_path)
+    table = gauntlet_table(tmp_path)
+
+    assert table["bdd"] == {"features": "features"}
+    assert "coverage" not in table
+
+
+def test_dockerfile_is_configured_without_reason(tmp_path: Path) -> None:
+    write_files(tmp_path, {"pkg/__init__.py": "", "Dockerfile": "FROM scratch\n"})
+    run_init(tmp_path)
+    text = (tmp_path / "pyproject.toml").read_text(encoding="utf-8")
+
+    assert gauntlet_table(tmp_path)["image"] == {"dockerfile": "Dockerfile"}
+    assert "No Dockerfile" not in text
+
+
+def test_flask_app_found_by_factory(flask_repo: Path) -> None:
+    app = init.detect_layout(flask_repo).app
+
+    assert app is not None
+    assert app.import_name == "shop"
+    assert app.source == "shop/__init__.py"
+    assert app.init_db_command == "init-db"
+    assert app.health_path == "/"
+
+
+def test_flask_routes_become_targets(flask_repo: Path) -> None:
+    app = init.detect_layout(flask_repo).app
+    assert app is not None
+
+    assert set(app.routes) == {
+        init.Route("POST", "/auth/register", "form", ("username", "password")),
+        init.Route("GET", "/search", "query", ("q",)),
+        init.Route("POST", "/api/items", "json", ("title",)),
+    }
+
+
+def test_flask_guarded_and_variable_routes_skipped(flask_repo: Path) -> None:
+    app = init.detect_layout(flask_repo).app
+    assert app is not None
+    skipped = "\n".join(app.skipped_routes)
+
+    assert "POST /auth/profile: decorated with login_required" in skipped
+    assert "POST /auth/<int:user_id>/rename: the path has variable parts" in skipped
+
+
+def test_flask_dast_table(flask_repo: Path) -> None:
+    run_init(flask_repo)
+    dast = gauntlet_table(flask_repo)["dast"]
+
+    assert dast["deploy"] == "process"
+    assert dast["command"][:2] == ["sh", "-c"]
+    assert dast["command"][2].startswith("python -m flask --app shop init-db && exec ")
+    assert '--host 127.0.0.1 --port "$PORT"' in dast["command"][2]
+    assert dast["dbms"] == "SQLite"
+    assert {"method": "GET", "path": "/search", "query": {"q": "gauntlet"}} in dast["targets"]
+
+
+def test_flask_app_module_without_factory(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "app.py": """\
+                import flask
+
+                app = flask.Flask(__name__)
+
+
+                @app.route("/items", methods=["POST"])
+                def items():
+                    return flask.request.form["name"]
+                """,
+        },
+    )
+    app = init.detect_layout(tmp_path).app
+
+    assert app is not None
+    assert app.import_name == "app"
+    assert app.init_db_command is None
+    assert init.flask_command(app).startswith("exec python -m flask --app app run ")
+
+
+def test_create_app_without_flask_is_no_app(tmp_path: Path) -> None:
+    write_files(tmp_path, {"pkg/__init__.py": "def create_app():\n    return object()\n"})
+
+    assert init.detect_layout(tmp_path).app is None
+
+
+def test_unparseable_module_is_ignored(tmp_path: Path) -> None:
+    write_files(tmp_path, {"pkg/__init__.py": "from flask import Flask\ndef create_app(:\n"})
+
+    assert init.detect_layout(tmp_path).app is None
+
+
+# --- merging into existing files ----------------------------------------------------------------
+
+PYPROJECT_WITH_COMMENTS = """\
+# Project settings; keep this comment.
+[project]
+name = "demo"  # the distribution name
+version = "1.0"
+
+[tool.black]
+line-length = 88   # house style
+
+# The build backend comes after the tool tables.
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+"""
+
+
+def test_pyproject_keeps_existing_text(tmp_path: Path) -> None:
+    write_files(tmp_path, {"pyproject.toml": PYPROJECT_WITH_COMMENTS, "demo/__init__.py": ""})
+    run_init(tmp_path)
+    text = (tmp_path / "pyproject.toml").read_text(encoding="utf-8")
+
+    assert text.startswith(PYPROJECT_WITH_COMMENTS + "\n[tool.gauntlet]\n")
+
+
+def test_pyproject_keeps_other_tables(tmp_path: Path) -> None:
+    write_files(tmp_path, {"pyproject.toml": PYPROJECT_WITH_COMMENTS, "demo/__init__.py": ""})
+    before = tomllib.loads(PYPROJECT_WITH_COMMENTS)
+    run_init(tmp_path)
+    after = tomllib.loads((tmp_path / "pyproject.toml").read_text(encoding="utf-8"))
+
+    assert after["project"] == before["project"]
+    assert after["build-system"] == before["build-system"]
+    assert after["tool"]["black"] == before["tool"]["black"]
+    assert after["tool"]["gauntlet"]["paths"] == ["demo"]
+
+
+def test_existing_gauntlet_table_left_alone(tmp_path: Path, capsys) -> None:
+    original = '[tool.gauntlet]\npaths = ["lib"]\n'
+    write_files(tmp_path, {"pyproject.toml": original, "lib/__init__.py": ""})
+    run_init(tmp_path)
+
+    assert (tmp_path / "pyproject.toml").read_text(encoding="utf-8") == original
+    assert "[tool.gauntlet] exists; left alone" in capsys.readouterr().out
+
+
+def test_makefile_ci_target_left_alone(tmp_path: Path, capsys) -> None:
+    original = "ci: lint\n\tpytest\n"
+    write_files(tmp_path, {"Makefile": original})
+    run_init(tmp_path)
+
+    assert (tmp_path / "Makefile").read_text(encoding="utf-8") == original
+    assert "Makefile: has its own `ci` target; left alone" in capsys.readouterr().out
+
+
+def test_makefile_other_targets_kept(tmp_path: Path) -> None:
+    original = ".PHONY: test ci\n\ntest:\n\tpytest\n"
+    write_files(tmp_path, {"Makefile": original})
+    run_init(tmp_path)
+    text = (tmp_path / "Makefile").read_text(encoding="utf-8")
+
+    assert text.startswith(original + "\n# ci-gauntlet (written by `gauntlet init`)")
+    assert init.has_make_target(text, "ci")
+
+
+@pytest.mark.parametrize(
+    ("makefile", "expected"),
+    [
+        ("ci:\n", True),
+        ("lint ci test: deps\n", True),
+        ("ci:: one\n", True),
+        ("ci := value\n", False),
+        ("ci ?= value\n", False),
+        (".PHONY: ci\n", False),
+        ("build:\n\tci: not a rule\n", False),
+        ("# ci: commented out\n", False),
+        ("cis:\n", False),
+    ],
+)
+def test_has_make_target_cases(makefile: str, expected: bool) -> None:
+    assert init.has_make_target(makefile, "ci") is expected
+
+
+def test_gitignore_gets_missing_entries_once(flask_repo: Path) -> None:
+    write_files(flask_repo, {".gitignore": ".venv/\n*.pyc\n"})
+    run_init(flask_repo)
+    lines = (flask_repo / ".gitignore").read_text(encoding="utf-8").splitlines()
+
+    assert lines[:2] == [".venv/", "*.pyc"]
+    assert "/.venv/" not in lines
+    assert lines.count("/reports/") == 1
+    assert lines.count("/node_modules/") == 1
+
+
+def test_other_precommit_config_left_alone(tmp_path: Path, capsys) -> None:
+    write_files(tmp_path, {".pre-commit-config.yaml": "repos: []\n"})
+    run_init(tmp_path)
+
+    assert (tmp_path / ".pre-commit-config.yaml").read_text(encoding="utf-8") == "repos: []\n"
+    assert ".pre-commit-config.yaml: exists with other content" in capsys.readouterr().out
+
+
+# --- idempotence and dry run --------------------------------------------------------------------
+
+
+def test_second_run_is_byte_identical(flask_repo: Path, capsys) -> None:
+    write_files(flask_repo, {"Makefile": "test:\n\tpytest\n", ".gitignore": "*.pyc\n"})
+    run_init(flask_repo)
+    first = snapshot(flask_repo)
+    capsys.readouterr()
+
+    run_init(flask_repo)
+
+    assert snapshot(flask_repo) == first
+    assert "nothing to change" in capsys.readouterr().out
+
+
+def test_dry_run_writes_nothing(flask_repo: Path, capsys) -> None:
+    before = snapshot(flask_repo)
+
+    assert run_init(flask_repo, "--dry-run") == 0
+
+    assert snapshot(flask_repo) == before
+    output = capsys.readouterr().out
+    assert "+++ b/pyproject.toml" in output
+    assert "would write Makefile (create)" in output
+
+
+def test_dry_run_diff_matches_real_run(flask_repo: Path, tmp_path_factory, capsys) -> None:
+    copy = tmp_path_factory.mktemp("copy") / "repo"
+    shutil.copytree(flask_repo, copy)
+    run_init(flask_repo, "--dry-run")
+    diff = capsys.readouterr().out.split("gauntlet init: would write")[0]
+
+    subprocess.run(["git", "apply", "-"], input=diff, text=True, cwd=copy, check=True)
+    run_init(flask_repo)
+
+    assert snapshot(copy) == snapshot(flask_repo)
+
+
+def test_dry_run_after_init_prints_no_diff(flask_repo: Path, capsys) -> None:
+    run_init(flask_repo)
+    capsys.readouterr()
+
+    run_init(flask_repo, "--dry-run")
+
+    assert "+++" not in capsys.readouterr().out
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_path_not_a_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+
+    with pytest.raises(UsageError, match=r"'.*nowhere' is not a directory; give the repository"):
+        run_init(missing)
+
+
+def test_invalid_pyproject_names_file(tmp_path: Path) -> None:
+    write_files(tmp_path, {"pyproject.toml": "[project\nname = 'x'\n"})
+
+    with pytest.raises(UsageError, match=r"pyproject.toml is not valid TOML .*fix the file"):
+        run_init(tmp_path)
+    assert not (tmp_path / "Makefile").exists()
+
+
+def test_inline_tool_table_rejected(tmp_path: Path) -> None:
+    write_files(tmp_path, {"pyproject.toml": "tool = {black = {line-length = 100}}\n"})
+
+    with pytest.raises(UsageError, match=r"write `tool` as \[tool.<name>\] tables"):
+        run_init(tmp_path)
+
+
+# --- generated files ----------------------------------------------------------------------------
+
+
+def test_kit_source_from_github_install() -> None:
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    kit = init.kit_source_from_direct_url(
+        {"url": "https://github.com/acme/ci-gauntlet.git", "vcs_info": {"commit_id": commit}}
+    )
+
+    assert (
+        kit.pip_spec == f"ci-gauntlet[tools] @ git+https://github.com/acme/ci-gauntlet.git@{commit}"
+    )
+    assert kit.workflow_repo == "acme/ci-gauntlet"
+    assert kit.workflow_ref == commit
+    assert kit.precommit_rev == commit
+    assert kit.placeholder is False
+
+
+def test_kit_source_from_index_install() -> None:
+    kit = init.kit_source_from_direct_url({})
+
+    assert kit.pip_spec == f"ci-gauntlet[tools]=={init.__version__}"
+    assert kit.workflow_requirement == kit.pip_spec
+    assert kit.placeholder is True
+
+
+def test_kit_source_of_this_checkout() -> None:
+    kit_root = Path(init.__file__).resolve().parents[2]
+
+    kit = init.detect_kit_source()
+
+    assert kit.pip_spec == f"ci-gauntlet[tools] @ {kit_root.as_uri()}"
+
+
+def test_precommit_config_lists_kit_hooks(flask_repo: Path) -> None:
+    run_init(flask_repo)
+    loaded = yaml.safe_load((flask_repo / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    hooks = loaded["repos"][0]["hooks"]
+
+    assert [hook["id"] for hook in hooks] == ["gauntlet-format", "gauntlet-lint", "gauntlet-sast"]
+    assert hooks[1]["additional_dependencies"] == ["flask"]
+
+
+def test_workflow_calls_reusable_workflow(flask_repo: Path) -> None:
+    run_init(flask_repo)
+    workflow = yaml.safe_load((flask_repo / ".github/workflows/gauntlet.yml").read_text("utf-8"))
+    job = workflow["jobs"]["gauntlet"]
+
+    assert workflow["permissions"] == {}
+    assert workflow[True]["push"]["branches"] == ["trunk"]  # YAML 1.1 reads the key `on` as True
+    assert job["uses"].startswith("OWNER/ci-gauntlet/.github/workflows/gauntlet.yml@")
+    assert job["permissions"] == {"contents": "read", "security-events": "write", "actions": "read"}
+
+
+@pytest.mark.slow
+def test_workflow_passes_actionlint_and_zizmor(flask_repo: Path) -> None:
+    run_init(flask_repo)
+    workflow = flask_repo / ".github" / "workflows" / "gauntlet.yml"
+    bin_dir = Path(sys.executable).parent
+
+    actionlint = subprocess.run(
+        [str(bin_dir / "actionlint"), str(workflow)], capture_output=True, text=True, check=False
+    )
+    zizmor = subprocess.run(
+        [str(bin_dir / "zizmor"), "--offline", str(workflow)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert actionlint.returncode == 0, actionlint.stdout + actionlint.stderr
+    assert zizmor.returncode == 0, zizmor.stdout + zizmor.stderr
+
+
+@pytest.mark.slow
+def test_generated_makefile_is_valid(flask_repo: Path) -> None:
+    run_init(flask_repo)
+
+    dry = subprocess.run(
+        ["make", "-n", "ci"], cwd=flask_repo, capture_output=True, text=True, check=False
+    )
+
+    assert dry.returncode == 0, dry.stderr
+    assert "gauntlet run" in dry.stdout
+    assert "pip install --quiet -e ." in dry.stdout
+
+
+def test_cli_runs_init(flask_repo: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "gauntlet", "init", str(flask_repo), "--dry-run"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "+++ b/pyproject.toml" in completed.stdout
