@@ -96,7 +96,7 @@ def run(
             reason = _wait(child, limit, cancel)
         finally:
             if child.poll() is None:
-                kill_group(child.pid)
+                kill_group(child.pid, child)
                 child.wait()
             # A tool may leave grandchildren (a server a test started) in its group: end them too.
             if _group_alive(child.pid):
@@ -117,12 +117,18 @@ def run(
     return ProcessResult(argv, child.returncode, stdout, stderr, duration)
 
 
-def kill_group(pgid: int) -> None:
-    """Send SIGTERM to a process group, then SIGKILL if it outlives the grace period."""
+def kill_group(pgid: int, leader: subprocess.Popen | None = None) -> None:
+    """Send SIGTERM to a process group, then SIGKILL if it outlives the grace period.
+
+    Pass the group leader's ``Popen`` when this process started it: the loop then reaps it, since
+    an unreaped (zombie) leader keeps the group alive for the whole grace period.
+    """
     if not _signal_group(pgid, signal.SIGTERM):
         return
     end = time.monotonic() + KILL_GRACE_S
     while time.monotonic() < end:
+        if leader is not None:
+            leader.poll()
         if not _group_alive(pgid):
             return
         time.sleep(POLL_S)
