@@ -150,6 +150,11 @@ class _Origins:
     """Where each value came from: a key path maps to a label when it was not in the file."""
 
     labels: dict[tuple[Any, ...], str] = field(default_factory=dict)
+    texts: dict[tuple[Any, ...], str] = field(default_factory=dict)  # environment variable text
+
+    def shown_value(self, path: tuple[Any, ...], value: Any) -> Any:
+        """Return the value as its source wrote it: the text of an environment variable."""
+        return self.texts.get(path, value)
 
     def label(self, path: tuple[Any, ...], stage: str | None) -> str:
         if path in self.labels:
@@ -347,7 +352,8 @@ def convert(
         return convert_value(value, hint, metadata, path, stage, origins)
     except _Invalid as exc:
         location = origins.label(path, stage)
-        raise UsageError(f"{location} = {value!r} is invalid: expected {exc.expected}") from None
+        shown = origins.shown_value(path, value)
+        raise UsageError(f"{location} = {shown!r} is invalid: expected {exc.expected}") from None
 
 
 def convert_value(
@@ -500,6 +506,7 @@ def apply_environment(
         except _Invalid as exc:
             raise UsageError(f"{label} = {raw!r} is invalid: expected {exc.expected}") from None
         origins.labels[key_path] = label
+        origins.texts[key_path] = raw
         dotted = ".".join([stage, *key_path] if stage else key_path)
         sources[dotted] = label
 
