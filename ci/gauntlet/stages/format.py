@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gauntlet.errors import StageError
+from gauntlet.sources import relative_path, stage_paths
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ class FormatStage(Stage):
     def run(self, ctx: StageContext) -> StageResult:
         """Run black in check mode and turn each file it would reformat into a finding."""
         options: FormatOptions = ctx.options
-        paths = source_paths(ctx, options.paths)
+        paths = stage_paths(ctx, options.paths)
 
         argv = ["black", "--check", "--diff", *options.args]
         force_exclude = merged_force_exclude(ctx.root, ctx.settings.exclude)
@@ -110,7 +111,9 @@ def check_exit_code(returncode: int, stderr: str) -> None:
     errors = [line.strip() for line in stderr.splitlines() if line.lower().startswith("error")]
     detail = errors[0] if errors else last_line(stderr)
     if returncode == EXIT_CANNOT_FORMAT:
-        raise StageError(f"black failed to parse or format a file ({detail}); fix the file or exclude it")
+        raise StageError(
+            f"black failed to parse or format a file ({detail}); fix the file or exclude it"
+        )
     if returncode == EXIT_USAGE:
         raise StageError(f"black rejected its arguments ({detail}); check [tool.gauntlet.format]")
     raise StageError(f"black exited with unexpected code {returncode} ({detail})")
@@ -249,30 +252,6 @@ def repository_force_exclude(root: Path) -> str:
     black_config = data.get("tool", {}).get("black", {})
     value = black_config.get("force-exclude", black_config.get("force_exclude", ""))
     return value if isinstance(value, str) else ""
-
-
-def source_paths(ctx: StageContext, override: tuple[str, ...]) -> list[str]:
-    """Return the paths to check (the override, else the global paths); each must exist."""
-    paths = list(override or ctx.settings.paths)
-    if not paths:
-        raise StageError("no source paths to check; set paths in [tool.gauntlet]")
-    for path in paths:
-        if not (ctx.root / path).exists():
-            raise StageError(
-                f"source path {path!r} does not exist under {ctx.root}; fix paths in [tool.gauntlet]"
-            )
-    return paths
-
-
-def relative_path(path: str, root: Path) -> str:
-    """Return ``path`` relative to ``root`` with POSIX separators (unchanged if outside root)."""
-    candidate = Path(path)
-    if not candidate.is_absolute():
-        candidate = root / candidate
-    try:
-        return candidate.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
 
 
 def last_line(text: str) -> str:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from gauntlet.errors import StageError, UsageError
+from gauntlet.sources import line_reader, python_files, relative_path, stage_paths
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ SYNTAX_ERROR_ID = "E0001"  # pylint could not parse the file, so nothing in it w
 _CATEGORY = re.compile(r"^[CRWEFI]$")
 _MESSAGE_ID = re.compile(r"^[CRWEFI]\d{4}$")
 _SYMBOL = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
-
-SKIPPED_DIRS = {"__pycache__", "node_modules"}  # besides every directory whose name starts with "."
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,9 @@ class LintOptions:
     )
     rcfile: str = field(
         default="",
-        metadata={"help": "pylint configuration file relative to the root; empty lets pylint find it"},
+        metadata={
+            "help": "pylint configuration file relative to the root; empty lets pylint find it"
+        },
     )
     jobs: int = field(
         default=1,
@@ -86,14 +86,18 @@ class LintOptions:
     )
 
     def __post_init__(self) -> None:
-        is_number = isinstance(self.fail_under, (int, float)) and not isinstance(self.fail_under, bool)
+        is_number = isinstance(self.fail_under, (int, float)) and not isinstance(
+            self.fail_under, bool
+        )
         if not is_number or not 0.0 <= self.fail_under <= 10.0:
             raise UsageError(
                 f"[tool.gauntlet.lint] fail_under = {self.fail_under!r} is invalid; "
                 f"use a number from 0 to 10"
             )
         for entry in self.fail_on:
-            if not isinstance(entry, str) or not (_CATEGORY.match(entry) or _MESSAGE_ID.match(entry) or _SYMBOL.match(entry)):
+            if not isinstance(entry, str) or not (
+                _CATEGORY.match(entry) or _MESSAGE_ID.match(entry) or _SYMBOL.match(entry)
+            ):
                 raise UsageError(
                     f"[tool.gauntlet.lint] fail_on entry {entry!r} is invalid; use a category "
                     f"letter (C, R, W, E, F, I), a message id like 'W0611' or a symbol like "
@@ -129,7 +133,9 @@ class LintStage(Stage):
     def run(self, ctx: StageContext) -> StageResult:
         """Run pylint once, then gate on the score and the fail_on messages of its report."""
         options: LintOptions = ctx.options
-        files = python_files(ctx.root, source_paths(ctx, options.paths), ctx.settings.exclude)
+        files = python_files(
+            ctx.root, stage_paths(ctx, options.paths, "lint"), ctx.settings.exclude
+        )
         if not files:
             raise StageError(
                 f"no Python files to lint under {', '.join(options.paths or ctx.settings.paths)}; "
@@ -147,7 +153,9 @@ class LintStage(Stage):
         findings = build_findings(report.messages, options.fail_on, ctx.root)
         return self.verdict(findings, report.score, options)
 
-    def verdict(self, findings: list[Finding], score: float | None, options: LintOptions) -> StageResult:
+    def verdict(
+        self, findings: list[Finding], score: float | None, options: LintOptions
+    ) -> StageResult:
         """Decide the status from the gating findings and the score."""
         if score is None:
             raise StageError("pylint's report has no score; run it by hand to see why")
@@ -164,7 +172,9 @@ class LintStage(Stage):
         return self.result(status, findings, "; ".join(reasons), score=score)
 
 
-def build_argv(ctx: StageContext, options: LintOptions, report_path: Path, files: list[str]) -> list[str]:
+def build_argv(
+    ctx: StageContext, options: LintOptions, report_path: Path, files: list[str]
+) -> list[str]:
     """Return pylint's command line: json2 to the report file, text to stdout."""
     argv = [
         "pylint",
@@ -241,25 +251,32 @@ def check_missing_modules(report: LintReport) -> None:
             )
 
 
-def build_findings(messages: list[dict[str, Any]], fail_on: tuple[str, ...], root: Path) -> list[Finding]:
+def build_findings(
+    messages: list[dict[str, Any]], fail_on: tuple[str, ...], root: Path
+) -> list[Finding]:
     """Turn every pylint message into a finding; gating only for those matching ``fail_on``."""
-    lines = SourceLines(root)
+    read_line = line_reader(root)
     findings = []
     for message in messages:
-        findings.append(make_finding(message, fail_on, lines))
+        findings.append(make_finding(message, fail_on, root, read_line))
     return findings
 
 
-def make_finding(message: dict[str, Any], fail_on: tuple[str, ...], lines: SourceLines) -> Finding:
+def make_finding(
+    message: dict[str, Any],
+    fail_on: tuple[str, ...],
+    root: Path,
+    read_line: Callable[[str, object], str],
+) -> Finding:
     """Build the finding for one json2 message."""
     message_id = str(message.get("messageId", ""))
     symbol = str(message.get("symbol", ""))
     category = str(message.get("type", ""))
-    path = relative_path(str(message.get("path", "")), lines.root)
+    path = relative_path(str(message.get("path", "")), root)
     line = message.get("line")
     column = message.get("column")
 
-    code = lines.text(path, line)
+    code = read_line(path, line)
     return Finding(
         tool=TOOL,
         rule_id=f"{message_id}/{symbol}",
@@ -283,86 +300,6 @@ def matches_fail_on(message_id: str, symbol: str, fail_on: tuple[str, ...]) -> b
         if entry in (message_id, symbol):
             return True
     return False
-
-
-class SourceLines:
-    """Source lines of the files findings point at, read once per file."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._files: dict[str, list[str]] = {}
-
-    def text(self, path: str, line: object) -> str:
-        """Return the stripped text of ``line`` (1-based) in ``path``, or "" if unavailable."""
-        if not isinstance(line, int) or line < 1:
-            return ""
-        if path not in self._files:
-            try:
-                content = (self.root / path).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                content = ""
-            self._files[path] = content.splitlines()
-        file_lines = self._files[path]
-        return file_lines[line - 1].strip() if line <= len(file_lines) else ""
-
-
-def python_files(root: Path, paths: list[str], exclude: tuple[str, ...]) -> list[str]:
-    """Return the .py files under ``paths`` (relative to ``root``), skipping ``exclude``.
-
-    Files are listed one by one, so the global exclude list works without replacing the
-    ``ignore-paths`` of the repository's own pylint configuration, which pylint still applies.
-    """
-    excluded = [(root / entry).resolve() for entry in exclude]
-    files = []
-    for path in paths:
-        start = root / path
-        if start.is_file():
-            if not is_excluded(start.resolve(), excluded):
-                files.append(Path(path).as_posix())
-            continue
-        for directory, subdirs, names in os.walk(start):
-            current = Path(directory)
-            subdirs[:] = sorted(
-                name
-                for name in subdirs
-                if not name.startswith(".")
-                and name not in SKIPPED_DIRS
-                and not is_excluded((current / name).resolve(), excluded)
-            )
-            for name in sorted(names):
-                candidate = current / name
-                if name.endswith(".py") and not is_excluded(candidate.resolve(), excluded):
-                    files.append(candidate.relative_to(root).as_posix())
-    return files
-
-
-def is_excluded(path: Path, excluded: list[Path]) -> bool:
-    """Return True when ``path`` is one of ``excluded`` or lies under one."""
-    return any(path == entry or entry in path.parents for entry in excluded)
-
-
-def source_paths(ctx: StageContext, override: tuple[str, ...]) -> list[str]:
-    """Return the paths to lint (the override, else the global paths); each must exist."""
-    paths = list(override or ctx.settings.paths)
-    if not paths:
-        raise StageError("no source paths to lint; set paths in [tool.gauntlet]")
-    for path in paths:
-        if not (ctx.root / path).exists():
-            raise StageError(
-                f"source path {path!r} does not exist under {ctx.root}; fix paths in [tool.gauntlet]"
-            )
-    return paths
-
-
-def relative_path(path: str, root: Path) -> str:
-    """Return ``path`` relative to ``root`` with POSIX separators (unchanged if outside root)."""
-    candidate = Path(path)
-    if not candidate.is_absolute():
-        return candidate.as_posix()
-    try:
-        return candidate.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return candidate.as_posix()
 
 
 STAGE = LintStage()

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gauntlet.errors import StageError, UsageError
+from gauntlet.sources import line_reader, relative_path, stage_paths
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,17 @@ EXIT_ISSUES = 1
 EXIT_USAGE = 2
 
 # bandit replaces its default excluded directories when -x is given, so they are passed again.
-BANDIT_DEFAULT_EXCLUDE = (".svn", "CVS", ".bzr", ".hg", ".git", "__pycache__", ".tox", ".eggs", "*.egg")
+BANDIT_DEFAULT_EXCLUDE = (
+    ".svn",
+    "CVS",
+    ".bzr",
+    ".hg",
+    ".git",
+    "__pycache__",
+    ".tox",
+    ".eggs",
+    "*.egg",
+)
 
 LEVELS = {"low": 1, "medium": 2, "high": 3}
 _TEST_ID = re.compile(r"^B\d{3}$")
@@ -114,7 +125,7 @@ class SastStage(Stage):
     def run(self, ctx: StageContext) -> StageResult:
         """Run bandit once, then gate on its JSON report."""
         options: SastOptions = ctx.options
-        paths = source_paths(ctx, options.paths)
+        paths = stage_paths(ctx, options.paths, "scan")
         baseline = load_baseline(ctx.root, options.baseline)
 
         report_path = ctx.out_dir / REPORT_FILE
@@ -140,8 +151,10 @@ class SastStage(Stage):
         return self.result(Status.PASSED, findings, "", baselined=baselined)
 
 
-def build_argv(ctx: StageContext, options: SastOptions, paths: list[str], report_path: Path) -> list[str]:
-    """Return bandit's command line; targets and excludes are absolute, so excludes match exactly."""
+def build_argv(
+    ctx: StageContext, options: SastOptions, paths: list[str], report_path: Path
+) -> list[str]:
+    """Return bandit's command line; absolute targets and excludes keep excludes exact."""
     excluded = [str(ctx.root / entry) for entry in (*ctx.settings.exclude, *options.exclude)]
     argv = [
         "bandit",
@@ -232,7 +245,9 @@ def check_files_scanned(report: dict[str, Any], paths: list[str]) -> None:
         )
 
 
-def build_findings(results: list[dict[str, Any]], root: Path, options: SastOptions) -> list[Finding]:
+def build_findings(
+    results: list[dict[str, Any]], root: Path, options: SastOptions
+) -> list[Finding]:
     """Turn every bandit issue into a finding; gating when at or above both thresholds."""
     findings = []
     for issue in results:
@@ -273,7 +288,7 @@ def at_or_above(word: str, threshold: str) -> bool:
 def issue_fingerprint(issue: dict[str, Any], root: Path) -> str:
     """Return the fingerprint of a bandit issue from its test id, path and stripped code line."""
     path = relative_path(str(issue.get("filename", "")), root)
-    code = code_line(issue) or source_line(root / path, issue.get("line_number"))
+    code = code_line(issue) or line_reader(root)(path, issue.get("line_number"))
     return fingerprint(TOOL, issue.get("test_id", ""), path, code or issue.get("issue_text", ""))
 
 
@@ -287,17 +302,6 @@ def code_line(issue: dict[str, Any]) -> str:
         if line.startswith(prefix):
             return line[len(prefix) :].strip()
     return ""
-
-
-def source_line(path: Path, line: object) -> str:
-    """Return the stripped text of ``line`` (1-based) of ``path``, or "" if unavailable."""
-    if not isinstance(line, int) or line < 1:
-        return ""
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    return lines[line - 1].strip() if line <= len(lines) else ""
 
 
 def load_baseline(root: Path, baseline: str) -> Counter[str]:
@@ -331,30 +335,6 @@ def apply_baseline(findings: list[Finding], baseline: Counter[str]) -> tuple[lis
             finding = replace(finding, gating=False, message=finding.message + " [baseline]")
         marked.append(finding)
     return marked, baselined
-
-
-def source_paths(ctx: StageContext, override: tuple[str, ...]) -> list[str]:
-    """Return the paths to scan (the override, else the global paths); each must exist."""
-    paths = list(override or ctx.settings.paths)
-    if not paths:
-        raise StageError("no source paths to scan; set paths in [tool.gauntlet]")
-    for path in paths:
-        if not (ctx.root / path).exists():
-            raise StageError(
-                f"source path {path!r} does not exist under {ctx.root}; fix paths in [tool.gauntlet]"
-            )
-    return paths
-
-
-def relative_path(path: str, root: Path) -> str:
-    """Return ``path`` relative to ``root`` with POSIX separators and no leading ``./``."""
-    candidate = Path(path)
-    if candidate.is_absolute():
-        try:
-            candidate = candidate.resolve().relative_to(root.resolve())
-        except ValueError:
-            return candidate.as_posix()
-    return candidate.as_posix().removeprefix("./")
 
 
 STAGE = SastStage()

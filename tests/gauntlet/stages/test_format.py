@@ -74,10 +74,7 @@ def test_fingerprint_ignores_diff_and_line(fixtures_dir):
 
 
 def test_split_diff_skips_fake_header():
-    diff = (
-        "--- a.py\t2026-01-01\n+++ a.py\t2026-01-01\n@@ -1,2 +1,2 @@\n"
-        "--- b.py\n+++ b.py\n"
-    )
+    diff = "--- a.py\t2026-01-01\n+++ a.py\t2026-01-01\n@@ -1,2 +1,2 @@\n" "--- b.py\n+++ b.py\n"
 
     parts = format_stage.split_diff(diff, {"a.py"})
 

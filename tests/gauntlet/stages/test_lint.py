@@ -139,7 +139,9 @@ def test_exit_usage_bit_is_error(fixtures_dir):
         lint.check_exit_code(returncode, stderr)
 
 
-@pytest.mark.parametrize("name", ["defects", "clean", "low_score", "syntax_error", "missing_module"])
+@pytest.mark.parametrize(
+    "name", ["defects", "clean", "low_score", "syntax_error", "missing_module"]
+)
 def test_exit_bits_match_recorded_reports(fixtures_dir, name):
     returncode = recorded_rc(fixtures_dir, name)
     report = recorded_report(fixtures_dir, name)
@@ -225,32 +227,11 @@ def test_options_fail_on_accepted_forms():
     assert options.fail_on == ("E", "W0611", "unused-import")
 
 
-def test_python_files_skip_exclude(tmp_path, write_repo):
-    root = write_repo(
-        tmp_path,
-        {
-            "src/a.py": "",
-            "src/vendor/b.py": "",
-            "src/.hidden/c.py": "",
-            "src/__pycache__/d.py": "",
-            "src/notes.txt": "",
-            "src/vendors.py": "",
-        },
-    )
-
-    files = lint.python_files(root, ["src"], ("src/vendor",))
-
-    assert files == ["src/a.py", "src/vendors.py"]
-
-
-def test_python_files_single_file_path(tmp_path, write_repo):
-    root = write_repo(tmp_path, {"tool.py": ""})
-
-    assert lint.python_files(root, ["tool.py"], ()) == ["tool.py"]
-
-
 def test_describe_gate_names_threshold():
-    assert lint.STAGE.describe_gate(LintOptions()) == "pylint score < 9.00, or any message matching E, F"
+    assert (
+        lint.STAGE.describe_gate(LintOptions())
+        == "pylint score < 9.00, or any message matching E, F"
+    )
 
 
 def test_missing_rcfile_is_error(tmp_path, make_context, write_repo):
@@ -307,7 +288,9 @@ def test_pylint_passes_clean_code(tmp_path, make_context, write_repo):
 
 @pytest.mark.slow
 def test_pylint_score_gate_trips(tmp_path, make_context, write_repo, fixtures_dir):
-    mostly = (fixtures_dir / "pylint" / "repo" / "src" / "app" / "mostly.py").read_text(encoding="utf-8")
+    mostly = (fixtures_dir / "pylint" / "repo" / "src" / "app" / "mostly.py").read_text(
+        encoding="utf-8"
+    )
     root = write_repo(tmp_path / "repo", {"src/mostly.py": mostly})
     ctx = make_context(root, LintOptions(), stage="lint")
 

@@ -124,7 +124,9 @@ def test_baseline_second_copy_still_gates(fixtures_dir):
     root = fixtures_dir / "bandit" / "repo"
     baseline = sast.load_baseline(root, "../baseline.json")
 
-    findings, baselined = sast.apply_baseline(recorded_findings(fixtures_dir, "second_copy"), baseline)
+    findings, baselined = sast.apply_baseline(
+        recorded_findings(fixtures_dir, "second_copy"), baseline
+    )
     gating = [(f.path, f.line, f.rule_id) for f in findings if f.gating]
 
     assert baselined == 8
@@ -235,7 +237,9 @@ def test_bandit_fails_on_shell_injection(tmp_path, make_context, write_repo):
     result = sast.STAGE.run(ctx)
 
     assert result.status is Status.FAILED
-    assert [(f.rule_id, f.path, f.line) for f in result.gating_findings] == [("B602", "src/runner.py", 8)]
+    assert [(f.rule_id, f.path, f.line) for f in result.gating_findings] == [
+        ("B602", "src/runner.py", 8)
+    ]
     assert (ctx.out_dir / "bandit.json").is_file()
     assert "bandit" in ctx.log_path.read_text(encoding="utf-8")
 
@@ -303,7 +307,10 @@ def test_bandit_baseline_then_new_copy(tmp_path, make_context, write_repo):
     first = make_context(root, SastOptions(), stage="sast")
     sast.STAGE.run(first)
     (root / "bandit-baseline.json").write_bytes((first.out_dir / "bandit.json").read_bytes())
-    second_copy = SHELL + "\n\ndef again(cmd):\n    \"\"\"Again.\"\"\"\n    return subprocess.run(cmd, shell=True, check=False)\n"
+    second_copy = (
+        SHELL
+        + '\n\ndef again(cmd):\n    """Again."""\n    return subprocess.run(cmd, shell=True, check=False)\n'
+    )
 
     known = make_context(root, SastOptions(baseline="bandit-baseline.json"), stage="sast")
     known_result = sast.STAGE.run(known)
