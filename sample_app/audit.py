@@ -48,7 +48,7 @@ def get_audit_logger() -> logging.Logger:
     return logger
 
 
-def audit_event(event: str, outcome: str, **fields: str | int | None) -> None:
+def audit_event(event: str, outcome: str, /, **fields: str | int | None) -> None:
     """Write one audit line: the event, its outcome, the request's context and ``fields``."""
     clashing = RESERVED_FIELDS.intersection(fields)
     if clashing:

@@ -19,8 +19,9 @@ class ConfigError(ValueError):
     """An environment variable holds a value the app cannot use."""
 
 
+# One field per environment variable reads better here than nested groups of settings.
 @dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings:  # pylint: disable=too-many-instance-attributes
     """The app's runtime settings; see ``load_settings`` for the environment variables."""
 
     host: str = DEFAULT_HOST

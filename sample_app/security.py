@@ -46,13 +46,24 @@ def add_security_headers(response):
 
 
 def reject_oversized_body():
-    """Answer 413 before the view runs when the declared body is above the limit.
+    """Answer 413 before the view runs when the body is above the limit.
 
-    A body sent without Content-Length (chunked) is cut by Werkzeug at MAX_CONTENT_LENGTH when
-    the view reads it, which raises the same 413.
+    A body sent without Content-Length (chunked) is read here, up to the limit, because Werkzeug
+    3.1 cuts such a body at MAX_CONTENT_LENGTH without an error when it reads all of it.
     """
     limit = current_app.config["MAX_CONTENT_LENGTH"]
-    if request.content_length is not None and request.content_length > limit:
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise RequestEntityTooLarge()
+        return
+
+    # The server sets wsgi.input_terminated when the input ends at the body's end (chunked).
+    if not request.environ.get("wsgi.input_terminated"):
+        return
+
+    # get_data caches the body, so the view and form parsing read this copy.
+    request.get_data(cache=True, parse_form_data=False)
+    if request.environ["wsgi.input"].read(1):
         raise RequestEntityTooLarge()
 
 
