@@ -87,6 +87,7 @@ class FormatStage(Stage):
 
         check_exit_code(completed.returncode, completed.stderr)
         findings = parse_output(completed.stdout, completed.stderr, ctx.root)
+        log.debug("black would reformat %d file(s)", len(findings))
 
         if completed.returncode == EXIT_WOULD_REFORMAT and not findings:
             raise StageError(

@@ -151,6 +151,7 @@ class LintStage(Stage):
         check_missing_modules(report)
 
         findings = build_findings(report.messages, options.fail_on, ctx.root)
+        log.debug("pylint scored %s with %d message(s)", report.score, len(findings))
         return self.verdict(findings, report.score, options)
 
     def verdict(

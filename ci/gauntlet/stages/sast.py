@@ -140,6 +140,7 @@ class SastStage(Stage):
 
         findings = build_findings(report["results"], ctx.root, options)
         findings, baselined = apply_baseline(findings, baseline)
+        log.debug("bandit reported %d issue(s), %d in the baseline", len(findings), baselined)
         return self.verdict(findings, baselined)
 
     def verdict(self, findings: list[Finding], baselined: int) -> StageResult:
@@ -156,6 +157,8 @@ def build_argv(
 ) -> list[str]:
     """Return bandit's command line; absolute targets and excludes keep excludes exact."""
     excluded = [str(ctx.root / entry) for entry in (*ctx.settings.exclude, *options.exclude)]
+    # Top-level hidden directories such as .venv, in case a path is the root itself.
+    excluded.append(f"{ctx.root}/.*")
     argv = [
         "bandit",
         "--recursive",

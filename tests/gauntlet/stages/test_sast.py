@@ -302,6 +302,16 @@ def test_bandit_skips_excluded_paths(tmp_path, make_context, write_repo):
 
 
 @pytest.mark.slow
+def test_bandit_root_path_skips_hidden_dirs(tmp_path, make_context, write_repo):
+    root = write_repo(tmp_path / "repo", {"app.py": CLEAN, ".venv/lib/runner.py": SHELL})
+    ctx = make_context(root, SastOptions(), paths=(".",), stage="sast")
+
+    result = sast.STAGE.run(ctx)
+
+    assert result.status is Status.PASSED
+
+
+@pytest.mark.slow
 def test_bandit_baseline_then_new_copy(tmp_path, make_context, write_repo):
     root = write_repo(tmp_path / "repo", {"src/runner.py": SHELL})
     first = make_context(root, SastOptions(), stage="sast")
