@@ -56,7 +56,7 @@ def check_engine(ctx: StageContext) -> str:
     return version
 
 
-def build_image(
+def build_image(  # pylint: disable=too-many-arguments,too-many-positional-arguments
     ctx: StageContext,
     dockerfile: Path,
     context: Path,
@@ -92,7 +92,10 @@ def build_image(
 
 
 def remove_image(ctx: StageContext, image: str) -> bool:
-    """Remove ``image`` (a tag or id); return False when the engine could not remove it."""
+    """Remove ``image`` (a tag or id); return False when the engine reported an error.
+
+    An image that is already gone counts as removed: ``docker image rm --force`` exits 0 then.
+    """
     result = ctx.run_tool([DOCKER, "image", "rm", "--force", image], timeout_s=60.0)
     if result.returncode != 0:
         log.warning("could not remove image %s: %s", image, _last_line(result.stderr))

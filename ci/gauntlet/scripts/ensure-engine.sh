@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make sure a container engine answers the docker CLI, in this order:
+# Make sure the docker CLI reaches a running container engine, trying in this order:
 #   1. an engine that already runs (DOCKER_HOST or the default socket);
 #   2. an installed dockerd, started in the background with its log in $DOCKERD_LOG;
 #   3. as root on Debian or Ubuntu: apt-get install docker.io, then start it as in 2.
