@@ -1,0 +1,447 @@
+"""The image stage: build the repository's Dockerfile and scan the image with trivy.
+
+The image is built with the docker CLI against whatever engine ``DOCKER_HOST`` (or the default
+socket) points to, tagged ``gauntlet-<project>:<run id>`` and labelled with the run, so the dast
+stage can run it and ``gauntlet clean`` can remove it. trivy scans it for vulnerabilities,
+misconfigurations of the image configuration (such as running as root) and secrets. trivy writes
+every finding at every severity to ``trivy.json``, and the stage applies the gate itself.
+
+trivy exits 1 both on findings (with ``--exit-code 1``) and on fatal errors, so the verdict comes
+from the JSON report only: no report means the scan broke. A vulnerability scan needs trivy's DB,
+from the default repository, a ``db_repository`` mirror or a pre-seeded ``cache_dir``. A missing
+DB makes the stage an error whose message says how to provide one, never a pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gauntlet import engine
+from gauntlet.errors import StageError, UsageError
+from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
+
+log = logging.getLogger(__name__)
+
+TOOL = "trivy"
+REPORT_FILE = "trivy.json"
+
+TRIVY_SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+TRIVY_SCANNERS = ("vuln", "misconfig", "secret")
+# Scanners that also apply to the image configuration (its history, ENV, USER, HEALTHCHECK):
+# without --image-config-scanners trivy checks only files inside the image, so a Dockerfile that
+# runs as root would pass.
+IMAGE_CONFIG_SCANNERS = ("misconfig", "secret")
+
+# Flags that stop trivy from reaching the network for anything but the vulnerability DB.
+OFFLINE_FLAGS = (
+    "--skip-check-update",
+    "--skip-java-db-update",
+    "--skip-vex-repo-update",
+    "--skip-version-check",
+    "--disable-telemetry",
+)
+
+# Extra build args from the environment (``KEY=VALUE`` words), set by ``make ci`` to pass the
+# base image that ensure-base-image.sh found; they override [tool.gauntlet.image] build_args.
+BUILD_ARGS_ENV = "GAUNTLET_IMAGE_BUILD_ARGS"
+
+# trivy 0.76 log text that means the vulnerability DB was missing or failed to download.
+_DB_ERROR = re.compile(
+    r"DB error|vulnerability DB|--skip-db-update cannot be specified|first run cannot skip", re.I
+)
+_TAG_CHARACTERS = re.compile(r"[^a-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class ImageOptions:  # pylint: disable=too-many-instance-attributes
+    """Options of ``[tool.gauntlet.image]``."""
+
+    dockerfile: str = field(
+        default="Dockerfile",
+        metadata={
+            "help": "Dockerfile relative to the root; the stage is skipped when it is missing"
+        },
+    )
+    context: str = field(
+        default=".",
+        metadata={"help": "build context directory relative to the root"},
+    )
+    tag: str = field(
+        default="",
+        metadata={"help": "image tag; empty means gauntlet-<project>:<run id>"},
+    )
+    build_args: dict[str, str] = field(
+        default_factory=dict,
+        metadata={
+            "help": "docker build --build-arg values, "
+            "for example { BASE_IMAGE = 'python:3.12-slim' }"
+        },
+    )
+    severities: tuple[str, ...] = field(
+        default=("HIGH", "CRITICAL"),
+        metadata={"help": "severities that fail the stage (UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL)"},
+    )
+    ignore_unfixed: bool = field(
+        default=False,
+        metadata={
+            "help": "vulnerabilities without a fixed version are reported but do not fail the stage"
+        },
+    )
+    trivyignore: str = field(
+        default=".trivyignore",
+        metadata={"help": "trivy ignore file relative to the root, passed when it exists"},
+    )
+    scanners: tuple[str, ...] = field(
+        default=TRIVY_SCANNERS,
+        metadata={"help": "trivy scanners to run: vuln, misconfig, secret"},
+    )
+    db_repository: str = field(
+        default="",
+        metadata={
+            "help": "OCI reference of a trivy DB mirror (host/repo:tag); "
+            "empty means trivy's default"
+        },
+    )
+    cache_dir: str = field(
+        default="",
+        metadata={
+            "help": "trivy cache directory relative to the root (the DB is in <cache_dir>/db); "
+            "empty means trivy's default"
+        },
+    )
+    offline: bool = field(
+        default=False,
+        metadata={"help": "use the DB already in the cache and never download or update it"},
+    )
+    trivy: str = field(
+        default="trivy",
+        metadata={"help": "trivy executable: a name on PATH or a path"},
+    )
+
+    def __post_init__(self) -> None:
+        for severity in self.severities:
+            if severity.upper() not in TRIVY_SEVERITIES:
+                raise UsageError(
+                    f"[tool.gauntlet.image] severities entry {severity!r} is invalid; use any of "
+                    f"{', '.join(TRIVY_SEVERITIES)}"
+                )
+        if not self.scanners:
+            raise UsageError(
+                f"[tool.gauntlet.image] scanners is empty; use one or more of "
+                f"{', '.join(TRIVY_SCANNERS)}, or set enabled = false to skip the stage"
+            )
+        for scanner in self.scanners:
+            if scanner not in TRIVY_SCANNERS:
+                raise UsageError(
+                    f"[tool.gauntlet.image] scanners entry {scanner!r} is invalid; use any of "
+                    f"{', '.join(TRIVY_SCANNERS)}"
+                )
+
+
+class ImageStage(Stage):
+    """Fails on any vulnerability, misconfiguration or secret with a severity in ``severities``."""
+
+    name = "image"
+    needs = ()
+    options_class = ImageOptions
+    description = (
+        "docker build + trivy image: any vulnerability, misconfiguration or secret at a gating "
+        "severity"
+    )
+
+    def describe_gate(self, options: ImageOptions) -> str:
+        """Return the gate in one line."""
+        unfixed = ", fixable vulnerabilities only" if options.ignore_unfixed else ""
+        return (
+            f"trivy ({', '.join(options.scanners)}): any finding of severity "
+            f"{', '.join(s.upper() for s in options.severities)}{unfixed}"
+        )
+
+    def run(self, ctx: StageContext) -> StageResult:
+        """Build the image, scan it with trivy and gate on the findings in trivy's JSON report."""
+        options: ImageOptions = ctx.options
+        dockerfile = ctx.root / options.dockerfile
+        if not dockerfile.is_file():
+            return self.result(Status.SKIPPED, message=f"no Dockerfile at {dockerfile}")
+
+        engine.check_engine(ctx)
+        tag = options.tag or default_tag(ctx.root, ctx.settings.run_id)
+        image_id = engine.build_image(
+            ctx,
+            dockerfile,
+            ctx.root / options.context,
+            tag,
+            build_args(options.build_args, os.environ.get(BUILD_ARGS_ENV, "")),
+            engine.kit_labels(ctx.settings.run_id),
+        )
+
+        report_path = ctx.out_dir / REPORT_FILE
+        report_path.unlink(missing_ok=True)
+        completed = ctx.run_tool(build_argv(ctx.root, options, tag, report_path))
+        if completed.returncode != 0 or not report_path.is_file():
+            raise scan_error(completed.returncode, completed.stderr, options)
+
+        findings = parse_report(read_report(report_path), options, tag)
+        database = describe_db(options, ctx.root)
+        return self.verdict(findings, options, tag, image_id, database)
+
+    def verdict(
+        self, findings: list[Finding], options: ImageOptions, tag: str, image_id: str, database: str
+    ) -> StageResult:
+        """Decide the status from the gating findings and record what was scanned against what."""
+        gating = [finding for finding in findings if finding.gating]
+        scanned = f"scanners {', '.join(options.scanners)}; {database}"
+        details: dict[str, Any] = {
+            "image": tag,
+            "image_id": image_id,
+            "scanners": list(options.scanners),
+            "db": database,
+            "counts": count_by_kind(findings),
+            "report": REPORT_FILE,
+        }
+        if gating:
+            message = (
+                f"{len(gating)} finding(s) at {', '.join(s.upper() for s in options.severities)} "
+                f"in {tag} ({scanned})"
+            )
+            return self.result(Status.FAILED, findings, message, **details)
+        message = f"no gating findings in {tag} ({scanned})"
+        return self.result(Status.PASSED, findings, message, **details)
+
+
+def default_tag(root: Path, run_id: str) -> str:
+    """Return ``gauntlet-<project>:<run id>``, lower-cased into a valid image reference."""
+    project = _TAG_CHARACTERS.sub("-", root.resolve().name.lower()).strip("-.") or "project"
+    version = _TAG_CHARACTERS.sub("-", run_id.lower()).strip("-.")[:128] or "latest"
+    return f"gauntlet-{project}:{version}"
+
+
+def build_args(configured: dict[str, str], from_env: str) -> dict[str, str]:
+    """Merge the configured build args with ``KEY=VALUE`` words from the environment."""
+    merged = dict(configured)
+    for word in from_env.split():
+        key, separator, value = word.partition("=")
+        if not separator or not key:
+            raise UsageError(f"{BUILD_ARGS_ENV} entry {word!r} is invalid; use KEY=VALUE words")
+        merged[key] = value
+    return merged
+
+
+def build_argv(root: Path, options: ImageOptions, image: str, report_path: Path) -> list[str]:
+    """Return trivy's command line: JSON at every severity, so every finding can be reported."""
+    argv = [options.trivy, "image", "--format", "json", "--output", str(report_path)]
+    argv += ["--image-src", "docker"]  # never fall back to pulling the image from a registry
+    argv += ["--scanners", ",".join(options.scanners)]
+    config_scanners = [scanner for scanner in options.scanners if scanner in IMAGE_CONFIG_SCANNERS]
+    if config_scanners:
+        argv += ["--image-config-scanners", ",".join(config_scanners)]
+    argv += ["--severity", ",".join(TRIVY_SEVERITIES)]
+    argv += ["--list-all-pkgs=false"]  # the package list makes the report about 400 times larger
+    argv += list(OFFLINE_FLAGS)
+
+    if options.cache_dir:
+        argv += ["--cache-dir", str(root / options.cache_dir)]
+    if options.db_repository:
+        argv += ["--db-repository", options.db_repository]
+    if options.offline:
+        argv += ["--skip-db-update"]
+    ignore_file = root / options.trivyignore
+    if options.trivyignore and ignore_file.is_file():
+        argv += ["--ignorefile", str(ignore_file)]
+
+    argv.append(image)
+    return argv
+
+
+def scan_error(returncode: int, stderr: str, options: ImageOptions) -> StageError:
+    """Return the StageError for a scan that wrote no report, with the fix for a missing DB."""
+    fatal = _fatal_line(stderr) or f"trivy exited {returncode} without writing {REPORT_FILE}"
+    if "vuln" in options.scanners and _DB_ERROR.search(stderr):
+        return StageError(f"trivy vulnerability DB not available: {fatal}; {db_fix(options)}")
+    return StageError(f"trivy scan failed (exit {returncode}): {fatal}")
+
+
+def db_fix(options: ImageOptions) -> str:
+    """Return the ways to provide a vulnerability DB, the likeliest fix for these options first."""
+    cache = Path(options.cache_dir or default_cache_dir()) / "db"
+    mirror = (
+        "set [tool.gauntlet.image] db_repository to a reachable mirror of trivy's DB "
+        "(host/repo:tag) with offline = false"
+    )
+    seed = f"pre-seed the cache with trivy.db and metadata.json in {cache} and set offline = true"
+    without = "remove 'vuln' from scanners to scan without a DB"
+    if options.offline:
+        return f"{seed}, or {mirror}, or {without}"
+    return f"{mirror}, or {seed}, or {without}"
+
+
+def _fatal_line(stderr: str) -> str:
+    """Return trivy's FATAL log line without its timestamp, joined with what follows it."""
+    lines = stderr.splitlines()
+    for index, line in enumerate(lines):
+        if "FATAL" in line:
+            text = " ".join(part.strip() for part in lines[index:] if part.strip())
+            return text.split("FATAL", 1)[1].strip()
+    errors = [line.strip() for line in lines if "ERROR" in line]
+    return errors[-1] if errors else ""
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """Load trivy's JSON report, or raise StageError when it is not a trivy report."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StageError(f"could not read trivy's report {path}: {exc}") from exc
+    if not isinstance(report, dict) or "SchemaVersion" not in report:
+        raise StageError(f"{path} is not a trivy JSON report (no SchemaVersion)")
+    return report
+
+
+def parse_report(report: dict[str, Any], options: ImageOptions, image: str) -> list[Finding]:
+    """Turn every vulnerability, failed misconfiguration and secret of the report into a Finding."""
+    gate = {severity.upper() for severity in options.severities}
+    findings: list[Finding] = []
+    for result in report.get("Results") or []:
+        target = str(result.get("Target", ""))
+        for vulnerability in result.get("Vulnerabilities") or []:
+            findings.append(
+                vulnerability_finding(vulnerability, target, gate, options.ignore_unfixed)
+            )
+        for misconfiguration in result.get("Misconfigurations") or []:
+            if misconfiguration.get("Status", "FAIL") == "FAIL":
+                findings.append(
+                    misconfiguration_finding(misconfiguration, options.dockerfile, gate)
+                )
+        for secret in result.get("Secrets") or []:
+            findings.append(secret_finding(secret, image, target, gate))
+    return findings
+
+
+def vulnerability_finding(
+    item: dict[str, Any], target: str, gate: set[str], ignore_unfixed: bool
+) -> Finding:
+    """Return the Finding for one entry of a result's ``Vulnerabilities``."""
+    tool_severity = str(item.get("Severity", "UNKNOWN"))
+    fixed_version = str(item.get("FixedVersion", ""))
+    package = str(item.get("PkgName", ""))
+    installed = str(item.get("InstalledVersion", ""))
+    fix = f"fixed in {fixed_version}" if fixed_version else "no fixed version"
+    title = item.get("Title") or item.get("Description") or ""
+    gating = tool_severity.upper() in gate and (not ignore_unfixed or bool(fixed_version))
+    return Finding(
+        tool=TOOL,
+        rule_id=str(item.get("VulnerabilityID", "")),
+        severity=Severity.parse(tool_severity),
+        tool_severity=tool_severity,
+        message=f"{package} {installed} ({fix}): {title}".rstrip(": "),
+        fingerprint=fingerprint(TOOL, item.get("VulnerabilityID"), package, _without_image(target)),
+        target=target,
+        parameter=package,
+        help_url=item.get("PrimaryURL"),
+        gating=gating,
+    )
+
+
+def misconfiguration_finding(item: dict[str, Any], dockerfile: str, gate: set[str]) -> Finding:
+    """Return the Finding for one failed check of a result's ``Misconfigurations``.
+
+    trivy checks the image configuration rebuilt from its history, so the finding points at the
+    Dockerfile that produced it, without a line.
+    """
+    tool_severity = str(item.get("Severity", "UNKNOWN"))
+    resolution = item.get("Resolution")
+    message = str(item.get("Message") or item.get("Title") or "")
+    if resolution:
+        message = f"{message} ({resolution})"
+    return Finding(
+        tool=TOOL,
+        rule_id=str(item.get("ID", "")),
+        severity=Severity.parse(tool_severity),
+        tool_severity=tool_severity,
+        message=message,
+        fingerprint=fingerprint(TOOL, item.get("ID"), dockerfile, item.get("Message")),
+        path=dockerfile,
+        help_url=item.get("PrimaryURL"),
+        gating=tool_severity.upper() in gate,
+    )
+
+
+def secret_finding(item: dict[str, Any], image: str, target: str, gate: set[str]) -> Finding:
+    """Return the Finding for one entry of a result's ``Secrets``; trivy masks the secret itself."""
+    tool_severity = str(item.get("Severity", "UNKNOWN"))
+    line = item.get("StartLine")
+    return Finding(
+        tool=TOOL,
+        rule_id=str(item.get("RuleID", "")),
+        severity=Severity.parse(tool_severity),
+        tool_severity=tool_severity,
+        message=f"{item.get('Title') or item.get('Category') or 'secret'} in {target} of the image",
+        fingerprint=fingerprint(TOOL, item.get("RuleID"), target, item.get("Match")),
+        target=f"{image}:{target}" if target.startswith("/") else image,
+        line=line if isinstance(line, int) and line > 0 else None,
+        help_url=None,
+        gating=tool_severity.upper() in gate,
+    )
+
+
+def _without_image(target: str) -> str:
+    """Drop the image reference from an OS-package target ("repo:tag (debian 12.15)")."""
+    if target.endswith(")") and " (" in target:
+        return target[target.rindex(" (") + 2 : -1]
+    return target
+
+
+def count_by_kind(findings: list[Finding]) -> dict[str, int]:
+    """Return how many findings are vulnerabilities, misconfigurations and secrets.
+
+    The kind follows from how ``parse_report`` fills a Finding: a misconfiguration has a path, a
+    vulnerability names its package in ``parameter``, and a secret has neither.
+    """
+    counts = {"vulnerabilities": 0, "misconfigurations": 0, "secrets": 0}
+    for finding in findings:
+        if finding.path is not None:
+            counts["misconfigurations"] += 1
+        elif finding.parameter is not None:
+            counts["vulnerabilities"] += 1
+        else:
+            counts["secrets"] += 1
+    return counts
+
+
+def default_cache_dir() -> str:
+    """Return the cache directory trivy uses without --cache-dir (its os.UserCacheDir()/trivy)."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return str(base / "trivy")
+
+
+def describe_db(options: ImageOptions, root: Path | None = None) -> str:
+    """Return which vulnerability DB the scan used, from ``metadata.json`` in the cache."""
+    if "vuln" not in options.scanners:
+        return "no DB: vuln scanner not run"
+
+    cache = Path(options.cache_dir or default_cache_dir())
+    if root is not None:
+        cache = root / cache  # an absolute cache_dir stays as it is
+    metadata_path = cache / "db" / "metadata.json"
+    if options.offline:
+        source = "offline cache"
+    else:
+        source = options.db_repository or "trivy's default repository"
+    try:
+        metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"trivy DB from {source} (no metadata at {metadata_path})"
+    return (
+        f"trivy DB v{metadata.get('Version', '?')} from {source}, "
+        f"updated {metadata.get('UpdatedAt', '?')}"
+    )
+
+
+STAGE = ImageStage()

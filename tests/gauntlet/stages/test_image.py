@@ -1,0 +1,494 @@
+"""Tests of the image stage: the trivy report parser on recorded output, and the real gates.
+
+The end-to-end tests build small images FROM the base image that ensure-base-image.sh provides
+(``GAUNTLET_TEST_BASE_IMAGE``, else whatever the script prints), scan them with the real trivy
+binary, and use a fixture vulnerability DB in trivy's own format. The vulnerability gate gets
+that DB the way users do: trivy downloads it from ``db_repository``, here a docker-registry on
+127.0.0.1 started by the ``registry`` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import string
+import subprocess
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+import trivy_fixtures
+
+from gauntlet import engine
+from gauntlet.errors import StageError, UsageError
+from gauntlet.stage import Severity, StageContext, Status
+from gauntlet.stages import image
+from gauntlet.stages.image import ImageOptions
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+ENSURE_BASE_IMAGE = REPO_ROOT / "ci" / "gauntlet" / "scripts" / "ensure-base-image.sh"
+RECORDED_IMAGE = "gauntlet-record-root:1"
+STAGE_TIMEOUT_S = 300.0
+
+
+# --- parser and command line, on recorded trivy 0.76.0 output -------------------------------
+
+
+@pytest.fixture
+def findings_report(fixtures_dir: Path) -> dict:
+    """Return the recorded report: 4 vulnerabilities, 2 misconfigurations and 1 secret."""
+    return json.loads((fixtures_dir / "trivy" / "findings.json").read_text(encoding="utf-8"))
+
+
+def by_rule(findings: list, rule_id: str, parameter: str | None = None) -> list:
+    """Return the findings with ``rule_id`` (and package ``parameter`` when given)."""
+    return [
+        f
+        for f in findings
+        if f.rule_id == rule_id and (parameter is None or f.parameter == parameter)
+    ]
+
+
+def test_parse_report_counts_each_kind(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    counts = image.count_by_kind(findings)
+
+    assert counts == {"vulnerabilities": 4, "misconfigurations": 2, "secrets": 1}
+
+
+def test_parse_report_fixable_high_gates(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    [zlib] = by_rule(findings, "CVE-2099-0001")
+
+    assert zlib.gating
+    assert zlib.severity is Severity.HIGH
+    assert zlib.tool_severity == "HIGH"
+    assert zlib.parameter == "zlib1g"
+    assert "fixed in 1:1.2.13.dfsg-99" in zlib.message
+    assert zlib.target == f"{RECORDED_IMAGE} (debian 12.15)"
+
+
+def test_parse_report_low_is_reported_not_gating(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    [bash] = by_rule(findings, "CVE-2099-0003")
+
+    assert not bash.gating
+    assert bash.severity is Severity.LOW
+
+
+def test_parse_report_unfixed_gates_by_default(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    glibc = by_rule(findings, "CVE-2099-0002")
+
+    assert {f.parameter for f in glibc} == {"libc6", "libc-bin"}
+    assert all(f.gating for f in glibc)
+    assert all("no fixed version" in f.message for f in glibc)
+
+
+def test_parse_report_ignore_unfixed(findings_report: dict) -> None:
+    options = ImageOptions(ignore_unfixed=True)
+
+    findings = image.parse_report(findings_report, options, RECORDED_IMAGE)
+
+    assert not any(f.gating for f in by_rule(findings, "CVE-2099-0002"))
+    assert by_rule(findings, "CVE-2099-0001")[0].gating
+
+
+def test_parse_report_severities_option(findings_report: dict) -> None:
+    options = ImageOptions(severities=("critical",))
+
+    findings = image.parse_report(findings_report, options, RECORDED_IMAGE)
+
+    assert not by_rule(findings, "CVE-2099-0001")[0].gating
+    assert not by_rule(findings, "DS-0002")[0].gating
+    assert by_rule(findings, "github-pat")[0].gating
+
+
+def test_parse_report_misconfiguration_points_at_dockerfile(findings_report: dict) -> None:
+    options = ImageOptions(dockerfile="docker/Dockerfile")
+
+    findings = image.parse_report(findings_report, options, RECORDED_IMAGE)
+
+    [root_user] = by_rule(findings, "DS-0002")
+    [healthcheck] = by_rule(findings, "DS-0026")
+    assert root_user.path == "docker/Dockerfile"
+    assert root_user.gating
+    assert "USER" in root_user.message
+    assert root_user.help_url == "https://avd.aquasec.com/misconfig/ds-0002"
+    assert not healthcheck.gating
+    assert healthcheck.severity is Severity.LOW
+
+
+def test_parse_report_secret_is_masked(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    [secret] = by_rule(findings, "github-pat")
+
+    assert secret.severity is Severity.CRITICAL
+    assert secret.target == f"{RECORDED_IMAGE}:/app/main.py"
+    assert secret.line == 1
+    assert "ghp_" not in json.dumps(secret.to_dict())
+
+
+def test_parse_report_fingerprints_ignore_tag(findings_report: dict) -> None:
+    first = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+    renamed = json.loads(json.dumps(findings_report).replace(RECORDED_IMAGE, "other:2"))
+
+    second = image.parse_report(renamed, ImageOptions(), "other:2")
+
+    assert [f.fingerprint for f in first] == [f.fingerprint for f in second]
+    assert len({f.fingerprint for f in first}) == len(first)
+
+
+def test_parse_report_clean_has_no_findings(fixtures_dir: Path) -> None:
+    report = image.read_report(fixtures_dir / "trivy" / "clean.json")
+
+    assert image.parse_report(report, ImageOptions(), "gauntlet-record-nonroot:1") == []
+
+
+def test_read_report_rejects_other_json(tmp_path: Path) -> None:
+    path = tmp_path / "trivy.json"
+    path.write_text('{"results": []}', encoding="utf-8")
+
+    with pytest.raises(StageError, match="not a trivy JSON report"):
+        image.read_report(path)
+
+
+def test_scan_error_missing_db_says_how(fixtures_dir: Path) -> None:
+    stderr = (fixtures_dir / "trivy" / "missing_db.stderr").read_text(encoding="utf-8")
+    returncode = int((fixtures_dir / "trivy" / "missing_db.rc").read_text(encoding="utf-8"))
+
+    error = image.scan_error(returncode, stderr, ImageOptions(offline=True, cache_dir="/c"))
+
+    assert "vulnerability DB not available" in str(error)
+    assert "cannot be specified on the first run" in str(error)
+    assert "/c/db" in str(error)
+    assert "db_repository" in str(error)
+
+
+def test_scan_error_other_failure() -> None:
+    stderr = "2026-12-04T20:00:00Z\tFATAL\tFatal error\timage scan error: unable to find the specified image\n"
+
+    error = image.scan_error(1, stderr, ImageOptions())
+
+    assert str(error).startswith("trivy scan failed (exit 1): Fatal error")
+
+
+def test_build_argv_gates_nothing_itself(tmp_path: Path) -> None:
+    argv = image.build_argv(tmp_path, ImageOptions(), "app:1", tmp_path / "trivy.json")
+
+    assert argv[argv.index("--severity") + 1] == "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL"
+    assert "--exit-code" not in argv
+    assert "--ignore-unfixed" not in argv
+    assert argv[argv.index("--image-src") + 1] == "docker"
+    assert argv[argv.index("--image-config-scanners") + 1] == "misconfig,secret"
+    assert argv[-1] == "app:1"
+
+
+def test_build_argv_offline_mirror_and_ignorefile(tmp_path: Path) -> None:
+    (tmp_path / ".trivyignore").write_text("CVE-2099-0001\n", encoding="utf-8")
+    options = ImageOptions(offline=True, db_repository="127.0.0.1:5000/db:2", cache_dir="cache")
+
+    argv = image.build_argv(tmp_path, options, "app:1", tmp_path / "trivy.json")
+
+    assert "--skip-db-update" in argv
+    assert "--skip-check-update" in argv
+    assert argv[argv.index("--db-repository") + 1] == "127.0.0.1:5000/db:2"
+    assert argv[argv.index("--cache-dir") + 1] == str(tmp_path / "cache")
+    assert argv[argv.index("--ignorefile") + 1] == str(tmp_path / ".trivyignore")
+
+
+def test_build_argv_without_ignorefile(tmp_path: Path) -> None:
+    argv = image.build_argv(tmp_path, ImageOptions(), "app:1", tmp_path / "trivy.json")
+
+    assert "--ignorefile" not in argv
+    assert "--skip-db-update" not in argv
+
+
+@pytest.mark.parametrize(
+    "field_values",
+    [{"severities": ("SEVERE",)}, {"scanners": ("license",)}, {"scanners": ()}],
+)
+def test_options_reject_invalid(field_values: dict) -> None:
+    with pytest.raises(UsageError, match=r"\[tool.gauntlet.image\]"):
+        ImageOptions(**field_values)
+
+
+def test_build_args_env_overrides() -> None:
+    merged = image.build_args(
+        {"BASE_IMAGE": "python:3.12-slim", "X": "1"}, "BASE_IMAGE=local/python-base"
+    )
+
+    assert merged == {"BASE_IMAGE": "local/python-base", "X": "1"}
+
+
+def test_build_args_env_invalid_word() -> None:
+    with pytest.raises(UsageError, match="GAUNTLET_IMAGE_BUILD_ARGS"):
+        image.build_args({}, "BASE_IMAGE")
+
+
+def test_default_tag_is_valid_reference(tmp_path: Path) -> None:
+    root = tmp_path / "My Project_1"
+    root.mkdir()
+
+    assert (
+        image.default_tag(root, "2026-12-04T20:00:00+Run")
+        == "gauntlet-my-project_1:2026-12-04t20-00-00-run"
+    )
+
+
+def test_describe_db_reads_metadata(tmp_path: Path) -> None:
+    trivy_fixtures.seed_cache(tmp_path / "cache")
+    options = ImageOptions(cache_dir="cache", db_repository="127.0.0.1:5000/trivy-db:2")
+
+    text = image.describe_db(options, tmp_path)
+
+    assert text.startswith("trivy DB v2 from 127.0.0.1:5000/trivy-db:2, updated 20")
+
+
+def test_describe_db_without_vuln_scanner() -> None:
+    options = ImageOptions(scanners=("misconfig", "secret"))
+
+    assert image.describe_db(options) == "no DB: vuln scanner not run"
+
+
+def test_missing_dockerfile_is_skipped(
+    tmp_path: Path, make_context: Callable[..., StageContext]
+) -> None:
+    ctx = make_context(tmp_path / "repo", ImageOptions(), stage="image")
+
+    result = image.STAGE.run(ctx)
+
+    assert result.status is Status.SKIPPED
+    assert "no Dockerfile at" in result.message
+
+
+# --- end to end: docker build + the real trivy ---------------------------------------------
+
+
+def docker_lines(*args: str) -> list[str]:
+    """Run a docker CLI command and return its non-empty output lines."""
+    completed = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+    return [line for line in completed.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def base_image() -> str:
+    """Return the base image the test Dockerfiles build FROM, making it when it is missing."""
+    wanted = os.environ.get("GAUNTLET_TEST_BASE_IMAGE", "")
+    if (
+        wanted
+        and subprocess.run(
+            ["docker", "image", "inspect", wanted], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
+        return wanted
+    completed = subprocess.run(
+        ["bash", str(ENSURE_BASE_IMAGE), wanted or "python:3.12-slim"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PULL_TIMEOUT_S": "20"},
+    )
+    return completed.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[trivy_fixtures.LoopbackRegistry]:
+    """Start a docker-registry on 127.0.0.1 for this module and stop it (by PID) afterwards."""
+    started = trivy_fixtures.start_registry(tmp_path_factory.mktemp("registry"))
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def mirror(
+    registry: trivy_fixtures.LoopbackRegistry, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """Push the one-CVE fixture DB to the loopback registry; return its --db-repository value."""
+    db_dir = trivy_fixtures.write_db(tmp_path_factory.mktemp("db"))
+    return trivy_fixtures.push_db(registry, db_dir)
+
+
+@pytest.fixture
+def run_id() -> Iterator[str]:
+    """Return a fresh run id; afterwards remove this run's images and check no container is left."""
+    value = f"test-{uuid.uuid4().hex[:12]}"
+    yield value
+    label = f"label={engine.LABEL_RUN}={value}"
+    images = docker_lines("image", "ls", "--quiet", "--filter", label)
+    if images:
+        subprocess.run(
+            ["docker", "image", "rm", "--force", *set(images)], capture_output=True, check=False
+        )
+    assert docker_lines("ps", "--all", "--quiet", "--filter", label) == []
+    assert docker_lines("image", "ls", "--quiet", "--filter", label) == []
+
+
+@pytest.fixture
+def image_repo(tmp_path: Path) -> Callable[..., Path]:
+    """Return a function that writes a repository with one of the fixture Dockerfiles."""
+    sources = Path(__file__).resolve().parents[2] / "fixtures" / "trivy" / "images"
+
+    def write(kind: str, main_py: str = 'print("hello")\n') -> Path:
+        root = tmp_path / "repo"
+        (root / "app").mkdir(parents=True)
+        shutil.copy(sources / kind / "Dockerfile", root / "Dockerfile")
+        (root / "app" / "main.py").write_text(main_py, encoding="utf-8")
+        return root
+
+    return write
+
+
+@pytest.fixture(scope="module")
+def layer_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a directory shared as trivy's layer cache (``<cache>/fanal``) by this module's tests.
+
+    Each test has its own DB in its own cache directory, but re-analysing the base image's layers
+    in every test would cost about 5 s each.
+    """
+    return tmp_path_factory.mktemp("fanal")
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, layer_cache: Path) -> Path:
+    """Return an empty trivy cache directory whose layer cache is the shared one."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "fanal").symlink_to(layer_cache, target_is_directory=True)
+    return cache
+
+
+def image_options(base_image: str, cache_dir: Path, **values: object) -> ImageOptions:
+    """Return ImageOptions for a test build FROM ``base_image`` with its own trivy cache."""
+    options = ImageOptions(build_args={"BASE_IMAGE": base_image}, cache_dir=str(cache_dir))
+    return replace(options, **values)
+
+
+@pytest.fixture
+def no_build_args_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a GAUNTLET_IMAGE_BUILD_ARGS set by make out of the test's builds."""
+    monkeypatch.delenv(image.BUILD_ARGS_ENV, raising=False)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.usefixtures("no_build_args_env")
+def test_vulnerability_gate_trips_via_mirror(
+    image_repo, make_context, base_image: str, mirror: str, run_id: str, cache_dir: Path
+) -> None:
+    root = image_repo("nonroot")
+    options = image_options(base_image, cache_dir, db_repository=mirror)
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    result = image.STAGE.run(ctx)
+
+    assert result.status is Status.FAILED
+    assert [f.rule_id for f in result.gating_findings] == ["CVE-2099-0001"]
+    assert result.gating_findings[0].parameter == "zlib1g"
+    assert result.details["image"] == image.default_tag(root, run_id)
+    assert result.details["db"].startswith(f"trivy DB v2 from {mirror}, updated ")
+    assert (cache_dir / "db" / "trivy.db").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.usefixtures("no_build_args_env")
+def test_misconfiguration_gate_trips_on_root(
+    image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
+) -> None:
+    root = image_repo("root")
+    options = image_options(base_image, cache_dir, scanners=("misconfig",))
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    result = image.STAGE.run(ctx)
+
+    assert result.status is Status.FAILED
+    assert [f.rule_id for f in result.gating_findings] == ["DS-0002"]
+    assert [f.rule_id for f in result.findings if not f.gating] == ["DS-0026"]
+    assert result.details["db"] == "no DB: vuln scanner not run"
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.usefixtures("no_build_args_env")
+def test_secret_gate_trips_on_planted_token(
+    image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
+) -> None:
+    token = "ghp_" + "".join(
+        secrets.choice(string.ascii_letters + string.digits) for _ in range(36)
+    )
+    root = image_repo("nonroot", f'GITHUB_TOKEN = "{token}"\n')
+    options = image_options(base_image, cache_dir, scanners=("secret",))
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    result = image.STAGE.run(ctx)
+
+    assert result.status is Status.FAILED
+    assert [f.rule_id for f in result.gating_findings] == ["github-pat"]
+    assert result.gating_findings[0].target.endswith(":/home/app/main.py")
+    assert token not in json.dumps([f.to_dict() for f in result.findings])
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.usefixtures("no_build_args_env")
+def test_clean_image_passes_offline(
+    image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
+) -> None:
+    trivy_fixtures.seed_cache(cache_dir, (trivy_fixtures.ABSENT_PACKAGE_CVE,))
+    root = image_repo("nonroot")
+    options = image_options(base_image, cache_dir, offline=True)
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    result = image.STAGE.run(ctx)
+
+    assert result.status is Status.PASSED, result.message
+    assert result.findings == []
+    assert result.details["scanners"] == ["vuln", "misconfig", "secret"]
+    assert result.details["db"].startswith("trivy DB v2 from offline cache, updated ")
+    assert "vuln, misconfig, secret" in result.message
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.usefixtures("no_build_args_env")
+def test_offline_without_db_is_error(
+    image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
+) -> None:
+    root = image_repo("nonroot")
+    options = image_options(base_image, cache_dir, offline=True)
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    with pytest.raises(StageError, match="vulnerability DB not available") as caught:
+        image.STAGE.run(ctx)
+
+    assert "pre-seed the cache" in str(caught.value)
+    assert "db_repository" in str(caught.value)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.usefixtures("no_build_args_env")
+def test_mirror_without_db_is_error(
+    image_repo, make_context, base_image: str, registry, run_id: str, cache_dir: Path
+) -> None:
+    root = image_repo("nonroot")
+    empty_repository = f"{registry.address}/no-such-db:2"
+    options = image_options(base_image, cache_dir, db_repository=empty_repository)
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    with pytest.raises(StageError, match="vulnerability DB not available") as caught:
+        image.STAGE.run(ctx)
+
+    assert empty_repository in str(caught.value)
+    assert "db_repository" in str(caught.value)

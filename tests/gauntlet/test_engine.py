@@ -1,0 +1,152 @@
+"""Tests of the docker CLI helpers against the real engine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from gauntlet import engine
+from gauntlet.errors import StageError
+from gauntlet.stage import RunSettings, StageContext
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker]
+
+
+def make_context(root: Path, run_id: str) -> StageContext:
+    """Return a StageContext with a two-minute budget and its reports next to ``root``."""
+    out_dir = root.parent / "reports" / "image"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = RunSettings(root=root, reports_dir=out_dir.parent, run_id=run_id)
+    return StageContext(
+        settings=settings,
+        options=None,
+        out_dir=out_dir,
+        cancel=threading.Event(),
+        timeout_s=120.0,
+        deadline=time.monotonic() + 120.0,
+        log_path=out_dir / "image.log",
+    )
+
+
+def docker_lines(*args: str) -> list[str]:
+    """Run a docker CLI command and return its non-empty output lines."""
+    completed = subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+    return [line for line in completed.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[StageContext]:
+    """Return a context with a fresh run id; afterwards remove the run's images and containers."""
+    run_id = f"test-{uuid.uuid4().hex[:12]}"
+    root = tmp_path / "repo"
+    root.mkdir()
+    yield make_context(root, run_id)
+
+    label = f"label={engine.LABEL_RUN}={run_id}"
+    images = docker_lines("image", "ls", "--quiet", "--filter", label)
+    if images:
+        subprocess.run(
+            ["docker", "image", "rm", "--force", *set(images)], capture_output=True, check=False
+        )
+    assert docker_lines("ps", "--all", "--quiet", "--filter", label) == []
+
+
+def write_dockerfile(root: Path, body: str) -> Path:
+    """Write ``body`` as root/Dockerfile; the tests build FROM scratch, so no base image is needed."""
+    path = root / "Dockerfile"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_check_engine_returns_version(ctx: StageContext) -> None:
+    version = engine.check_engine(ctx)
+
+    assert version[0].isdigit()
+
+
+def test_check_engine_unreachable_daemon(
+    ctx: StageContext, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
+
+    with pytest.raises(StageError, match="container engine not reachable at unix://") as caught:
+        engine.check_engine(ctx)
+
+    assert "ensure-engine.sh" in str(caught.value)
+
+
+def test_check_engine_missing_cli(
+    ctx: StageContext, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+
+    with pytest.raises(StageError, match="'docker' is not on PATH") as caught:
+        engine.check_engine(ctx)
+
+    assert "apt-get install docker.io" in str(caught.value)
+
+
+def test_build_image_labels_and_tag(ctx: StageContext) -> None:
+    dockerfile = write_dockerfile(
+        ctx.root, "FROM scratch\nARG GREETING\nLABEL greeting=${GREETING}\nCOPY Dockerfile /\n"
+    )
+    tag = f"gauntlet-engine-test:{ctx.settings.run_id}"
+
+    image_id = engine.build_image(
+        ctx,
+        dockerfile,
+        ctx.root,
+        tag,
+        {"GREETING": "hello"},
+        engine.kit_labels(ctx.settings.run_id),
+    )
+
+    [inspected] = json.loads(
+        subprocess.run(["docker", "image", "inspect", tag], capture_output=True, check=True).stdout
+    )
+    labels = inspected["Config"]["Labels"]
+    assert image_id == inspected["Id"]
+    assert labels[engine.LABEL_KIT] == engine.KIT_LABEL_VALUE
+    assert labels[engine.LABEL_RUN] == ctx.settings.run_id
+    assert labels["greeting"] == "hello"
+
+
+def test_build_image_failure_shows_log_tail(ctx: StageContext) -> None:
+    dockerfile = write_dockerfile(ctx.root, "FROM scratch\nCOPY no-such-file /\n")
+
+    with pytest.raises(StageError, match="docker build of .* failed") as caught:
+        engine.build_image(ctx, dockerfile, ctx.root, f"gauntlet-engine-test:{ctx.settings.run_id}")
+
+    assert "no-such-file" in str(caught.value)
+
+
+def test_remove_image(ctx: StageContext) -> None:
+    dockerfile = write_dockerfile(ctx.root, "FROM scratch\nCOPY Dockerfile /\n")
+    tag = f"gauntlet-engine-test:{ctx.settings.run_id}"
+    engine.build_image(
+        ctx, dockerfile, ctx.root, tag, labels=engine.kit_labels(ctx.settings.run_id)
+    )
+
+    removed = engine.remove_image(ctx, tag)
+
+    assert removed
+    assert docker_lines("image", "ls", "--quiet", tag) == []
+
+
+def test_remove_image_already_gone(ctx: StageContext) -> None:
+    removed = engine.remove_image(ctx, f"gauntlet-engine-test:absent-{ctx.settings.run_id}")
+
+    assert removed
+
+
+def test_remove_image_invalid_reference(ctx: StageContext) -> None:
+    removed = engine.remove_image(ctx, "Not/A::Reference")
+
+    assert not removed
