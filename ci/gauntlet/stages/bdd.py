@@ -168,7 +168,8 @@ def build_argv(ctx: StageContext, options: BddOptions, json_path: Path) -> list[
     if options.cov:
         # Branch data on both unit and bdd: coverage cannot combine branch with line data.
         argv += ["coverage", "run", "--parallel-mode", "--branch"]
-        argv += [f"--source={','.join(ctx.settings.paths)}", "-m", "behave"]
+        sources = [coverage_source(path) for path in ctx.settings.paths]
+        argv += [f"--source={','.join(sources)}", "-m", "behave"]
     else:
         argv += ["behave"]
 
@@ -181,6 +182,17 @@ def build_argv(ctx: StageContext, options: BddOptions, json_path: Path) -> list[
 
     argv += list(options.args)
     return argv
+
+
+def coverage_source(path: str) -> str:
+    """Return a source path as coverage's ``source`` accepts it: a directory or a module name.
+
+    coverage 7.17 measures nothing for a source given as a file (``app.py``), so a Python file
+    becomes its dotted module name (``app``), importable from the repository root.
+    """
+    if not path.endswith(".py"):
+        return path
+    return path[: -len(".py")].replace("/", ".")
 
 
 def read_json(path: Path) -> list[dict[str, Any]]:
@@ -236,7 +248,9 @@ def scenario_outcome(element: dict[str, Any], step_errors: Iterator[str]) -> Sce
     elif undefined:
         status = "error"
 
-    return ScenarioOutcome(path, line, element.get("name", ""), status, failed_step, tuple(undefined))
+    return ScenarioOutcome(
+        path, line, element.get("name", ""), status, failed_step, tuple(undefined)
+    )
 
 
 def parse_step_errors(stdout: str) -> list[str]:

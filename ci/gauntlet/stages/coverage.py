@@ -45,7 +45,11 @@ class CoverageOptions:
 
     fail_under: float = field(
         default=80.0,
-        metadata={"help": "minimum total coverage in percent (0 to 100), lines and branches"},
+        metadata={
+            "help": "minimum total coverage in percent (0 to 100), lines and branches",
+            "min": 0,
+            "max": 100,
+        },
     )
     show_missing: bool = field(
         default=True,
@@ -57,10 +61,12 @@ class CoverageOptions:
     )
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.fail_under <= 100.0:
+        value = self.fail_under
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not is_number or not 0.0 <= value <= 100.0:
             raise UsageError(
-                f"coverage.fail_under = {self.fail_under!r} is out of range; "
-                f"set a percentage from 0 to 100"
+                f"[tool.gauntlet.coverage] fail_under = {value!r} is invalid: "
+                f"expected a number from 0 to 100"
             )
 
 
@@ -156,7 +162,9 @@ def text_report(ctx: StageContext, combined: Path, options: CoverageOptions) -> 
     return completed.returncode == EXIT_BELOW_THRESHOLD
 
 
-def write_report(ctx: StageContext, combined: Path, kind: str, output_flag: str, output: Path) -> Path:
+def write_report(
+    ctx: StageContext, combined: Path, kind: str, output_flag: str, output: Path
+) -> Path:
     """Run ``coverage json``, ``xml`` or ``html`` into ``output`` and return that path."""
     argv = ["coverage", kind, f"--data-file={combined}", "--fail-under=0", output_flag, str(output)]
     completed = ctx.run_tool(argv)

@@ -176,12 +176,23 @@ def build_argv(ctx: StageContext, options: UnitOptions, junit_path: Path) -> lis
         argv += ["-m", options.markers]
 
     if options.cov:
-        argv += [f"--cov={path}" for path in ctx.settings.paths]
+        argv += [f"--cov={coverage_source(path)}" for path in ctx.settings.paths]
         # Branch data on both unit and bdd: coverage cannot combine branch with line data.
         argv += ["--cov-branch", "--cov-report=", "--cov-fail-under=0"]
 
     argv += list(options.args)
     return argv
+
+
+def coverage_source(path: str) -> str:
+    """Return a source path as coverage's ``source`` accepts it: a directory or a module name.
+
+    coverage 7.17 measures nothing for a source given as a file (``app.py``), so a Python file
+    becomes its dotted module name (``app``), importable from the repository root.
+    """
+    if not path.endswith(".py"):
+        return path
+    return path[: -len(".py")].replace("/", ".")
 
 
 def build_env(root: Path, data_file: Path) -> dict[str, str]:

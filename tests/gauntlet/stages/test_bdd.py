@@ -161,6 +161,14 @@ def test_build_argv_under_coverage(make_context, tmp_path):
     ]
 
 
+def test_build_argv_file_source_as_module(make_context, tmp_path):
+    ctx = make_context(tmp_path / "repo", BddOptions(), paths=("app.py",))
+
+    argv = bdd.build_argv(ctx, BddOptions(), ctx.out_dir / "behave.json")
+
+    assert "--source=app" in argv
+
+
 def test_build_argv_without_coverage(make_context, tmp_path):
     ctx = make_context(tmp_path / "repo", BddOptions(cov=False))
 

@@ -61,10 +61,14 @@ def test_threshold_finding_message(fixtures_dir):
     )
 
 
-@pytest.mark.parametrize("value", [-1.0, 100.5])
-def test_options_reject_out_of_range(value):
-    with pytest.raises(UsageError, match=f"coverage.fail_under = {value!r} is out of range"):
+@pytest.mark.parametrize("value", [-1.0, 100.5, "ninety", True])
+def test_options_reject_invalid_fail_under(value):
+    expected = f"[tool.gauntlet.coverage] fail_under = {value!r} is invalid: expected a number"
+
+    with pytest.raises(UsageError) as raised:
         CoverageOptions(fail_under=value)
+
+    assert str(raised.value).startswith(expected)
 
 
 def test_options_accept_bounds():
@@ -85,14 +89,18 @@ def test_stage_needs_unit_and_bdd():
 def test_no_data_is_error(make_context, tmp_path):
     ctx = make_context(tmp_path / "repo", CoverageOptions(), stage="coverage")
 
-    with pytest.raises(StageError, match="no coverage data in .*; run the unit and bdd stages first"):
+    with pytest.raises(
+        StageError, match="no coverage data in .*; run the unit and bdd stages first"
+    ):
         coverage.STAGE.run(ctx)
 
 
 @pytest.fixture(scope="module")
 def measured_repo(tmp_path_factory) -> Path:
     """Return a clean tiny repository on which the real unit and bdd stages already ran."""
-    root = tiny_repos.write_files(tmp_path_factory.mktemp("measured") / "repo", tiny_repos.clean_repo())
+    root = tiny_repos.write_files(
+        tmp_path_factory.mktemp("measured") / "repo", tiny_repos.clean_repo()
+    )
     bin_dir = str(Path(sys.executable).parent)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))

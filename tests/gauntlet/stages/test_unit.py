@@ -140,6 +140,13 @@ def test_build_argv_without_coverage(make_context, tmp_path):
     assert argv[-1] == "-x"
 
 
+@pytest.mark.parametrize(
+    ("path", "expected"), [("calc", "calc"), ("app.py", "app"), ("lib/tool.py", "lib.tool")]
+)
+def test_coverage_source_forms(path, expected):
+    assert unit.coverage_source(path) == expected
+
+
 def test_build_env_puts_root_first(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/elsewhere")
 

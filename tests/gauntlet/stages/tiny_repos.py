@@ -51,15 +51,15 @@ def unused(a):
 '''
 
 # Runs only as ``python -m calc A B``, so only subprocess measurement covers it.
-MAIN = '''\
+MAIN = """\
 import sys
 
 from calc import add
 
 print(add(int(sys.argv[1]), int(sys.argv[2])))
-'''
+"""
 
-TESTS = '''\
+TESTS = """\
 import subprocess
 import sys
 
@@ -75,9 +75,9 @@ def test_cli_prints_sum():
         [sys.executable, "-m", "calc", "2", "3"], capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip() == "5"
-'''
+"""
 
-FEATURE = '''\
+FEATURE = """\
 Feature: Calculator
 
   Scenario: multiply two numbers
@@ -89,9 +89,9 @@ Feature: Calculator
     Given the numbers 5 and 3
     When I subtract them
     Then the result is 2
-'''
+"""
 
-STEPS = '''\
+STEPS = """\
 from behave import given, then, when
 
 from calc import multiply, subtract
@@ -116,15 +116,15 @@ def step_subtract(context):
 @then("the result is {expected:d}")
 def step_result(context, expected):
     assert context.result == expected, f"expected {expected}, got {context.result}"
-'''
+"""
 
-PYPROJECT = '''\
+PYPROJECT = """\
 [tool.coverage.run]
 branch = true
 parallel = true
 relative_files = true
 patch = ["subprocess"]
-'''
+"""
 
 
 def clean_repo() -> dict[str, str]:
@@ -142,7 +142,7 @@ def clean_repo() -> dict[str, str]:
 def with_failing_test() -> dict[str, str]:
     """Return the clean repository plus a test class with a failing and an erroring test."""
     files = clean_repo()
-    files["tests/test_broken.py"] = '''\
+    files["tests/test_broken.py"] = """\
 import pytest
 
 from calc import subtract
@@ -160,7 +160,7 @@ class TestSubtract:
     @pytest.mark.parametrize("a", [1, 2])
     def test_uses_broken_fixture(self, broken_fixture, a):
         assert a
-'''
+"""
     return files
 
 
@@ -189,12 +189,12 @@ def with_failing_step() -> dict[str, str]:
 def with_undefined_step() -> dict[str, str]:
     """Return the clean repository plus a scenario with a step that has no definition."""
     files = clean_repo()
-    files["features/calc.feature"] = FEATURE + '''
+    files["features/calc.feature"] = FEATURE + """
   Scenario: divide two numbers
     Given the numbers 6 and 3
     When I divide them
     Then the result is 2
-'''
+"""
     return files
 
 
@@ -205,7 +205,7 @@ def with_mixed_scenarios() -> dict[str, str]:
     in a step, and a Rule with a Background (where behave 1.3.3 misplaces a scenario status).
     """
     files = clean_repo()
-    files["features/calc.feature"] = FEATURE + '''
+    files["features/calc.feature"] = FEATURE + """
   Scenario: subtract wrongly
     Given the numbers 5 and 3
     When I subtract them
@@ -242,20 +242,20 @@ def with_mixed_scenarios() -> dict[str, str]:
     Scenario: multiply in a rule
       When I multiply them
       Then the result is 4
-'''
-    files["features/steps/crash_steps.py"] = '''\
+"""
+    files["features/steps/crash_steps.py"] = """\
 from behave import when
 
 
 @when("I crash")
 def step_crash(context):
     raise ZeroDivisionError("division by zero in a step")
-'''
-    files["features/environment.py"] = '''\
+"""
+    files["features/environment.py"] = """\
 def after_scenario(context, scenario):
     if scenario.name == "hook fails afterwards":
         raise RuntimeError("after_scenario hook failed")
-'''
+"""
     return files
 
 
@@ -342,5 +342,7 @@ def record_fixtures(fixtures_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    os.environ["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+    )
     record_fixtures(Path(__file__).resolve().parents[2] / "fixtures")
