@@ -25,13 +25,13 @@ import json
 import logging
 import shutil
 import sys
-import tempfile
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gauntlet import process
+from gauntlet.reports import allure
 from gauntlet.errors import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -39,6 +39,7 @@ from gauntlet.errors import (
     EXIT_USAGE,
     GauntletError,
     StageError,
+    ToolNotFound,
     UsageError,
 )
 
@@ -54,13 +55,6 @@ ALLURE_REPORT = "allure-report"
 MERGE_LOG = "merge.log"
 ALLURE_TIMEOUT_S = 300.0
 
-# Allure Report 3 configuration: the awesome plugin's singleFile option writes one index.html that
-# opens from disk, so the report works when downloaded as an artifact.
-ALLURE_CONFIG = """export default {
-  name: "gauntlet",
-  plugins: { awesome: { options: { singleFile: true, reportName: "gauntlet" } } },
-};
-"""
 
 # Most severe first: an error anywhere outranks a usage error, which outranks a failed gate.
 _EXIT_PRIORITY = (EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_PASSED)
@@ -442,24 +436,24 @@ def copy_raw_reports(artifacts: list[Artifact], out_dir: Path) -> None:
 def build_allure_report(results_dir: Path, report_dir: Path, log_path: Path) -> bool:
     """Generate a single-file Allure report from ``results_dir``; return False when it is empty.
 
-    Needs the Allure Report 3 CLI (npm package ``allure``) on PATH. Raises ``ToolNotFound`` when
-    it is missing and ``StageError`` when it fails or outlives ``ALLURE_TIMEOUT_S`` seconds.
+    Uses the Allure 3 CLI the way ``gauntlet run`` does (``allure awesome --single-file``), found
+    in ``./node_modules/.bin`` or on PATH. Raises ``ToolNotFound`` when it is missing and
+    ``StageError`` when it fails or outlives ``ALLURE_TIMEOUT_S`` seconds.
     """
     if not results_dir.is_dir() or not any(results_dir.iterdir()):
         return False
 
-    with tempfile.TemporaryDirectory(prefix="gauntlet-allure-") as config_dir:
-        config_path = Path(config_dir) / "allurerc.mjs"
-        config_path.write_text(ALLURE_CONFIG, encoding="utf-8")
-        argv = ["allure", "generate", str(results_dir), "--config", str(config_path)]
-        argv += ["--output", str(report_dir)]
-        completed = process.run(
-            argv, cwd=results_dir.parent, log_path=log_path, timeout_s=ALLURE_TIMEOUT_S
-        )
+    executable = allure.find_cli(Path.cwd())
+    if executable is None:
+        raise ToolNotFound(f"Allure CLI not found: {allure.INSTALL_HINT}")
 
+    argv = [executable, "awesome", str(results_dir), "--single-file", "--output", str(report_dir)]
+    completed = process.run(
+        argv, cwd=results_dir.parent, log_path=log_path, timeout_s=ALLURE_TIMEOUT_S
+    )
     if completed.returncode != 0 or not (report_dir / "index.html").is_file():
         raise StageError(
-            f"allure generate exited {completed.returncode} without writing "
+            f"allure awesome exited {completed.returncode} without writing "
             f"{report_dir / 'index.html'}; see {log_path}"
         )
     return True
