@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from gauntlet import __version__, config, stages as stage_registry
 from gauntlet.errors import (
@@ -45,6 +45,11 @@ SETUP_SCRIPTS = ("ensure-engine.sh", "ensure-base-image.sh")
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["init"]:
+        # init has options of its own; argparse would take them for gauntlet's.
+        return guarded(command_init, argv[1:])
+
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", False))
@@ -52,8 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
 
+    return guarded(args.handler, args)
+
+
+def guarded(handler: Callable[[Any], int], args: Any) -> int:
+    """Call a subcommand and map a GauntletError or an interrupt to its exit code."""
     try:
-        return args.handler(args)
+        return handler(args)
     except GauntletError as exc:
         print(f"gauntlet: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -233,9 +243,9 @@ def command_setup(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
-def command_init(args: argparse.Namespace) -> int:
+def command_init(argv: list[str]) -> int:
     init = import_optional("gauntlet.init", "gauntlet init")
-    return int(init.main(list(args.init_args)) or 0)
+    return int(init.main(argv) or 0)
 
 
 def load_stages() -> dict[str, Stage]:

@@ -1,0 +1,112 @@
+"""Tests of gauntlet.reports.sarif: schema validity, runs per tool, locations, fingerprints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from gauntlet.reports import sarif
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
+
+
+def written(outcome) -> dict:
+    path = sarif.write(outcome)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def runs_by_id(log: dict) -> dict:
+    return {run["automationDetails"]["id"]: run for run in log["runs"]}
+
+
+def test_sarif_is_valid_against_official_schema(outcome):
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(written(outcome)), key=str)
+    assert [error.message for error in errors] == []
+
+
+def test_sarif_version(outcome):
+    assert written(outcome)["version"] == "2.1.0"
+
+
+def test_one_run_per_stage_and_tool(outcome):
+    ids = list(runs_by_id(written(outcome)))
+    assert ids == [
+        "gauntlet/format/format/",
+        "gauntlet/lint/pylint/",
+        "gauntlet/unit/unit/",
+        "gauntlet/image/trivy/",
+        "gauntlet/image/hadolint/",
+        "gauntlet/dast/sqlmap/",
+    ]
+
+
+def test_passed_stage_without_findings_has_empty_run(outcome):
+    run = runs_by_id(written(outcome))["gauntlet/format/format/"]
+    assert run["results"] == []
+    assert run["invocations"] == [{"executionSuccessful": True}]
+
+
+def test_error_stage_reports_failed_execution(outcome):
+    invocation = runs_by_id(written(outcome))["gauntlet/unit/unit/"]["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    assert invocation["toolExecutionNotifications"][0]["message"]["text"] == "pytest collected no tests"
+
+
+def test_file_finding_location_and_level(outcome):
+    run = runs_by_id(written(outcome))["gauntlet/lint/pylint/"]
+    first = run["results"][0]
+    assert first["ruleId"] == "E0602"
+    assert first["level"] == "error"
+    assert first["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "pkg/module_0.py", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": 1, "startColumn": 5},
+    }
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"].endswith("/")
+
+
+def test_path_is_uri_encoded(outcome):
+    run = runs_by_id(written(outcome))["gauntlet/lint/pylint/"]
+    assert run["results"][2]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "dir%20with%20space/m.py"
+
+
+def test_rules_are_unique_with_help_uri(outcome):
+    run = runs_by_id(written(outcome))["gauntlet/lint/pylint/"]
+    rules = run["tool"]["driver"]["rules"]
+    assert [rule["id"] for rule in rules] == ["E0602", "C0114"]
+    assert rules[0]["helpUri"] == "https://pylint.readthedocs.io/"
+    assert [result["ruleIndex"] for result in run["results"]] == [0, 1, 0]
+
+
+def test_non_gating_finding_is_note_with_property(outcome):
+    result = runs_by_id(written(outcome))["gauntlet/lint/pylint/"]["results"][1]
+    assert result["level"] == "note"
+    assert result["properties"]["gating"] is False
+
+
+def test_fingerprint_is_the_findings_own(outcome):
+    finding = outcome.results[1].findings[0]
+    result = runs_by_id(written(outcome))["gauntlet/lint/pylint/"]["results"][0]
+    assert result["partialFingerprints"] == {"gauntlet/v1": finding.fingerprint}
+
+
+def test_url_finding_uses_logical_location(outcome):
+    result = runs_by_id(written(outcome))["gauntlet/dast/sqlmap/"]["results"][0]
+    assert result["level"] == "error"
+    assert result["locations"] == [
+        {"logicalLocations": [{"name": "q", "fullyQualifiedName": "http://127.0.0.1:8000/notes?q=1 q", "kind": "parameter"}]}
+    ]
+    assert result["properties"]["target"] == "http://127.0.0.1:8000/notes?q=1"
+    assert result["properties"]["parameter"] == "q"
+
+
+def test_finding_without_line_has_no_region(outcome):
+    result = runs_by_id(written(outcome))["gauntlet/image/trivy/"]["results"][0]
+    assert "region" not in result["locations"][0]["physicalLocation"]
+    assert result["properties"]["toolSeverity"] == "HIGH"
+
+
+def test_skipped_stage_has_no_run(outcome):
+    assert not any("/coverage/" in run_id for run_id in runs_by_id(written(outcome)))

@@ -1,0 +1,59 @@
+"""Tests of gauntlet.reports.summary: progress lines, the table and failure details."""
+
+from __future__ import annotations
+
+import io
+
+from gauntlet.reports import summary
+from gauntlet.stage import StageResult, Status
+
+
+def test_plain_progress_lines():
+    stream = io.StringIO()
+    progress = summary.Progress(stream, live=False)
+    progress.stage_started("lint")
+    progress.tick({"lint": 0.0})
+    progress.stage_finished(StageResult("lint", Status.PASSED, duration_s=1.234))
+    assert stream.getvalue() == "lint: started\nlint: passed (1.2 s)\n"
+
+
+def test_live_progress_redraws_status_line():
+    stream = io.StringIO()
+    progress = summary.Progress(stream, live=True)
+    progress.stage_started("unit")
+    progress.tick({"unit": 0.0})
+    progress.stage_finished(StageResult("unit", Status.FAILED, duration_s=2.0, message="1 test failed"))
+    text = stream.getvalue()
+    assert text.startswith("running: unit ")
+    assert text.endswith("\r\x1b[2Kunit: failed (2.0 s)\n")
+
+
+def test_skipped_stage_line_gives_reason():
+    result = StageResult("coverage", Status.SKIPPED, message="needs unit, which ended error")
+    assert summary.describe(result) == "skipped: needs unit, which ended error"
+
+
+def test_table_rows(outcome):
+    rows = [line.split() for line in summary.render_table(outcome).splitlines()]
+    assert rows[0] == ["stage", "verdict", "findings", "duration"]
+    assert ["lint", "failed", "2", "2.5", "s"] in rows
+    assert ["coverage", "skipped", "-", "-"] in rows
+
+
+def test_details_show_log_tail(outcome):
+    details = summary.render_details(outcome)
+    assert "--- lint failed: 2 messages in fail_on (E, F)" in details
+    assert "    line 29" in details
+    assert "    line 9\n" not in details
+    assert "last 20 lines of" in details
+
+
+def test_details_fall_back_to_message(outcome):
+    assert "--- unit error: pytest collected no tests\n" in summary.render_details(outcome)
+
+
+def test_render_ends_with_verdict(outcome):
+    outcome.warnings.append("Allure report not generated: the Allure CLI was not found")
+    text = summary.render(outcome)
+    assert "warning: Allure report not generated" in text
+    assert text.splitlines()[-1].startswith("gauntlet error in 12.0 s (exit 3); reports in ")
