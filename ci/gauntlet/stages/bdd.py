@@ -40,10 +40,6 @@ MESSAGE_LIMIT = 300  # characters of an error message kept in a finding
 EXIT_PASSED = 0
 EXIT_FAILED = 1
 
-# An outer coverage run (the kit measuring its own test suite) exports these, and coverage's .pth
-# hook would then start a second measurement inside behave. Empty values switch that hook off.
-COVERAGE_ISOLATION_ENV = {"COVERAGE_PROCESS_START": "", "COVERAGE_PROCESS_CONFIG": ""}
-
 FAILED_STEP_STATUSES = ("failed", "error")
 SUMMARY_HEADINGS = ("Failing scenarios:", "Errored scenarios:")
 STEP_ERROR_LINE = re.compile(r"^\s+\S.* \.\.\. error in [0-9.]+s$")
@@ -108,7 +104,7 @@ class BddStage(Stage):
         remove_data_files(data_dir, DATA_FILE_NAME)
 
         argv = build_argv(ctx, options, json_path)
-        env = {**COVERAGE_ISOLATION_ENV, "COVERAGE_FILE": str(data_dir / DATA_FILE_NAME)}
+        env = {"COVERAGE_FILE": str(data_dir / DATA_FILE_NAME)}
         completed = ctx.run_tool(argv, env=env)
         (ctx.out_dir / TEXT_FILE).write_text(completed.stdout, encoding="utf-8")
 
@@ -140,7 +136,7 @@ class BddStage(Stage):
 
         details = {"scenarios": len(scenarios), "statuses": counts, "json": str(json_path)}
         if findings:
-            message = f"{len(findings)} failed scenarios or undefined steps in {ran} scenarios"
+            message = f"{describe_findings(findings)} in {ran} scenarios"
             return self.result(Status.FAILED, findings, message, **details)
         return self.result(Status.PASSED, [], f"{ran} scenarios passed", **details)
 
@@ -347,6 +343,19 @@ def undefined_step_finding(scenario: ScenarioOutcome, step_line: int, step_text:
         path=scenario.path,
         line=step_line or scenario.line,
     )
+
+
+def describe_findings(findings: list[Finding]) -> str:
+    """Return "2 failed scenarios and 1 undefined step" style text for the stage message."""
+    parts = []
+    for rule_id, noun in (
+        ("scenario-failed", "failed scenario"),
+        ("step-undefined", "undefined step"),
+    ):
+        count = sum(1 for finding in findings if finding.rule_id == rule_id)
+        if count:
+            parts.append(f"{count} {noun}{'s' if count != 1 else ''}")
+    return " and ".join(parts)
 
 
 def count_statuses(scenarios: list[ScenarioOutcome]) -> dict[str, int]:

@@ -118,10 +118,10 @@ class CoverageStage(Stage):
             "xml": str(ctx.out_dir / XML_REPORT),
             "html": str(ctx.out_dir / HTML_DIR / "index.html"),
         }
-        summary = f"total {totals.percent_display}%, threshold {options.fail_under:g}%"
         if below:
             finding = threshold_finding(totals, options.fail_under, len(data_files))
-            return self.result(Status.FAILED, [finding], summary, **details)
+            return self.result(Status.FAILED, [finding], finding.message, **details)
+        summary = f"total coverage {totals.percent_display}% (threshold {options.fail_under:g}%)"
         return self.result(Status.PASSED, [], summary, **details)
 
 

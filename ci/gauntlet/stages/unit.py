@@ -41,10 +41,6 @@ EXIT_INTERNAL_ERROR = 3
 EXIT_USAGE_ERROR = 4
 EXIT_NO_TESTS = 5
 
-# An outer coverage run (the kit measuring its own test suite) exports these, and coverage's .pth
-# hook would then start a second measurement inside pytest. Empty values switch that hook off.
-COVERAGE_ISOLATION_ENV = {"COVERAGE_PROCESS_START": "", "COVERAGE_PROCESS_CONFIG": ""}
-
 
 @dataclass(frozen=True)
 class UnitOptions:
@@ -202,7 +198,6 @@ def build_env(root: Path, data_file: Path) -> dict[str, str]:
         python_path.append(os.environ["PYTHONPATH"])
 
     return {
-        **COVERAGE_ISOLATION_ENV,
         "COVERAGE_FILE": str(data_file),
         "PYTHONPATH": os.pathsep.join(python_path),
     }

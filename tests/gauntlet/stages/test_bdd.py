@@ -122,6 +122,12 @@ def test_build_findings_fields(fixtures_dir):
     )
 
 
+def test_describe_findings_counts(fixtures_dir):
+    text = bdd.describe_findings(mixed_findings(fixtures_dir))
+
+    assert text == "4 failed scenarios and 1 undefined step"
+
+
 def test_build_findings_passing_is_empty(fixtures_dir):
     scenarios, stdout = load_case(fixtures_dir, "passing")
 
