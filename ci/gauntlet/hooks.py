@@ -37,8 +37,12 @@ HOOK_STAGES = ("format", "lint", "sast")
 LOG_TAIL_LINES = 30
 
 
-def run_hook(stage_name: str, files: list[str], root: Path, out: TextIO = sys.stdout) -> int:
-    """Run ``stage_name`` on ``files`` (paths relative to ``root``) and return the exit code."""
+def run_hook(stage_name: str, files: list[str], root: Path, out: TextIO | None = None) -> int:
+    """Run ``stage_name`` on ``files`` (paths relative to ``root``) and return the exit code.
+
+    Findings and the verdict line go to ``out``, by default the current ``sys.stdout``.
+    """
+    out = out or sys.stdout
     if stage_name not in HOOK_STAGES:
         raise UsageError(
             f"invalid hook stage {stage_name!r}: expected one of {', '.join(HOOK_STAGES)}"
