@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 TOOL = "trivy"
 REPORT_FILE = "trivy.json"
+TRIVY_TIMEOUT_MARGIN_S = 5.0  # trivy's --timeout ends this long before the stage's deadline
+SARIF_FILE = "trivy.sarif"  # trivy's own SARIF, kept beside the JSON as a raw report
 
 TRIVY_SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 TRIVY_SCANNERS = ("vuln", "misconfig", "secret")
@@ -46,10 +49,6 @@ OFFLINE_FLAGS = (
     "--skip-version-check",
     "--disable-telemetry",
 )
-
-# Extra build args from the environment (``KEY=VALUE`` words), set by ``make ci`` to pass the
-# base image that ensure-base-image.sh found; they override [tool.gauntlet.image] build_args.
-BUILD_ARGS_ENV = "GAUNTLET_IMAGE_BUILD_ARGS"
 
 # trivy 0.76 log text that means the vulnerability DB was missing or failed to download.
 _DB_ERROR = re.compile(
@@ -177,17 +176,19 @@ class ImageStage(Stage):
             dockerfile,
             ctx.root / options.context,
             tag,
-            build_args(options.build_args, os.environ.get(BUILD_ARGS_ENV, "")),
+            options.build_args,
             engine.kit_labels(ctx.settings.run_id),
         )
 
         report_path = ctx.out_dir / REPORT_FILE
         report_path.unlink(missing_ok=True)
-        completed = ctx.run_tool(build_argv(ctx.root, options, tag, report_path))
+        remaining_s = ctx.deadline - time.monotonic() - TRIVY_TIMEOUT_MARGIN_S
+        completed = ctx.run_tool(build_argv(ctx.root, options, tag, report_path, remaining_s))
         if completed.returncode != 0 or not report_path.is_file():
             raise scan_error(completed.returncode, completed.stderr, options)
 
         findings = parse_report(read_report(report_path), options, tag)
+        write_sarif(ctx, options.trivy, report_path)
         database = describe_db(options, ctx.root)
         return self.verdict(findings, options, tag, image_id, database)
 
@@ -204,6 +205,7 @@ class ImageStage(Stage):
             "db": database,
             "counts": count_by_kind(findings),
             "report": REPORT_FILE,
+            "sarif": SARIF_FILE,
         }
         if gating:
             message = (
@@ -222,19 +224,14 @@ def default_tag(root: Path, run_id: str) -> str:
     return f"gauntlet-{project}:{version}"
 
 
-def build_args(configured: dict[str, str], from_env: str) -> dict[str, str]:
-    """Merge the configured build args with ``KEY=VALUE`` words from the environment."""
-    merged = dict(configured)
-    for word in from_env.split():
-        key, separator, value = word.partition("=")
-        if not separator or not key:
-            raise UsageError(f"{BUILD_ARGS_ENV} entry {word!r} is invalid; use KEY=VALUE words")
-        merged[key] = value
-    return merged
+def build_argv(
+    root: Path, options: ImageOptions, image: str, report_path: Path, timeout_s: float | None = None
+) -> list[str]:
+    """Return trivy's command line: JSON at every severity, so every finding can be reported.
 
-
-def build_argv(root: Path, options: ImageOptions, image: str, report_path: Path) -> list[str]:
-    """Return trivy's command line: JSON at every severity, so every finding can be reported."""
+    ``timeout_s`` becomes trivy's own --timeout (its default is 5 minutes), so a slow scan ends
+    with trivy's message before the stage's deadline kills it.
+    """
     argv = [options.trivy, "image", "--format", "json", "--output", str(report_path)]
     argv += ["--image-src", "docker"]  # never fall back to pulling the image from a registry
     argv += ["--scanners", ",".join(options.scanners)]
@@ -251,12 +248,33 @@ def build_argv(root: Path, options: ImageOptions, image: str, report_path: Path)
         argv += ["--db-repository", options.db_repository]
     if options.offline:
         argv += ["--skip-db-update"]
+    # trivy reads .trivyignore from its working directory unless told otherwise; an empty
+    # --ignorefile turns that off, so only the configured file is ever used.
     ignore_file = root / options.trivyignore
     if options.trivyignore and ignore_file.is_file():
         argv += ["--ignorefile", str(ignore_file)]
+    else:
+        argv += ["--ignorefile", ""]
+    if timeout_s is not None:
+        argv += ["--timeout", f"{max(1, int(timeout_s))}s"]
 
     argv.append(image)
     return argv
+
+
+def write_sarif(ctx: StageContext, trivy: str, report_path: Path) -> None:
+    """Convert trivy's JSON report to trivy's own SARIF next to it, as a raw report.
+
+    The kit's SARIF report is built from the findings, so a failed conversion is only logged.
+    """
+    sarif_path = report_path.with_name(SARIF_FILE)
+    argv = [trivy, "convert", "--format", "sarif", "--quiet", "--output", str(sarif_path)]
+    argv.append(str(report_path))
+    completed = ctx.run_tool(argv, cwd=ctx.out_dir, timeout_s=60.0)
+    if completed.returncode != 0:
+        log.warning(
+            "trivy convert to SARIF failed (exit %d); see %s", completed.returncode, ctx.log_path
+        )
 
 
 def scan_error(returncode: int, stderr: str, options: ImageOptions) -> StageError:

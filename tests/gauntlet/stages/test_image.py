@@ -197,8 +197,9 @@ def test_build_argv_offline_mirror_and_ignorefile(tmp_path: Path) -> None:
     (tmp_path / ".trivyignore").write_text("CVE-2099-0001\n", encoding="utf-8")
     options = ImageOptions(offline=True, db_repository="127.0.0.1:5000/db:2", cache_dir="cache")
 
-    argv = image.build_argv(tmp_path, options, "app:1", tmp_path / "trivy.json")
+    argv = image.build_argv(tmp_path, options, "app:1", tmp_path / "trivy.json", 90.7)
 
+    assert argv[argv.index("--timeout") + 1] == "90s"
     assert "--skip-db-update" in argv
     assert "--skip-check-update" in argv
     assert argv[argv.index("--db-repository") + 1] == "127.0.0.1:5000/db:2"
@@ -209,7 +210,7 @@ def test_build_argv_offline_mirror_and_ignorefile(tmp_path: Path) -> None:
 def test_build_argv_without_ignorefile(tmp_path: Path) -> None:
     argv = image.build_argv(tmp_path, ImageOptions(), "app:1", tmp_path / "trivy.json")
 
-    assert "--ignorefile" not in argv
+    assert argv[argv.index("--ignorefile") + 1] == ""
     assert "--skip-db-update" not in argv
 
 
@@ -220,19 +221,6 @@ def test_build_argv_without_ignorefile(tmp_path: Path) -> None:
 def test_options_reject_invalid(field_values: dict) -> None:
     with pytest.raises(UsageError, match=r"\[tool.gauntlet.image\]"):
         ImageOptions(**field_values)
-
-
-def test_build_args_env_overrides() -> None:
-    merged = image.build_args(
-        {"BASE_IMAGE": "python:3.12-slim", "X": "1"}, "BASE_IMAGE=local/python-base"
-    )
-
-    assert merged == {"BASE_IMAGE": "local/python-base", "X": "1"}
-
-
-def test_build_args_env_invalid_word() -> None:
-    with pytest.raises(UsageError, match="GAUNTLET_IMAGE_BUILD_ARGS"):
-        image.build_args({}, "BASE_IMAGE")
 
 
 def test_default_tag_is_valid_reference(tmp_path: Path) -> None:
@@ -374,15 +362,8 @@ def image_options(base_image: str, cache_dir: Path, **values: object) -> ImageOp
     return replace(options, **values)
 
 
-@pytest.fixture
-def no_build_args_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep a GAUNTLET_IMAGE_BUILD_ARGS set by make out of the test's builds."""
-    monkeypatch.delenv(image.BUILD_ARGS_ENV, raising=False)
-
-
 @pytest.mark.slow
 @pytest.mark.docker
-@pytest.mark.usefixtures("no_build_args_env")
 def test_vulnerability_gate_trips_via_mirror(
     image_repo, make_context, base_image: str, mirror: str, run_id: str, cache_dir: Path
 ) -> None:
@@ -398,11 +379,11 @@ def test_vulnerability_gate_trips_via_mirror(
     assert result.details["image"] == image.default_tag(root, run_id)
     assert result.details["db"].startswith(f"trivy DB v2 from {mirror}, updated ")
     assert (cache_dir / "db" / "trivy.db").is_file()
+    assert (ctx.out_dir / "trivy.sarif").is_file()
 
 
 @pytest.mark.slow
 @pytest.mark.docker
-@pytest.mark.usefixtures("no_build_args_env")
 def test_misconfiguration_gate_trips_on_root(
     image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
 ) -> None:
@@ -420,7 +401,6 @@ def test_misconfiguration_gate_trips_on_root(
 
 @pytest.mark.slow
 @pytest.mark.docker
-@pytest.mark.usefixtures("no_build_args_env")
 def test_secret_gate_trips_on_planted_token(
     image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
 ) -> None:
@@ -441,7 +421,6 @@ def test_secret_gate_trips_on_planted_token(
 
 @pytest.mark.slow
 @pytest.mark.docker
-@pytest.mark.usefixtures("no_build_args_env")
 def test_clean_image_passes_offline(
     image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
 ) -> None:
@@ -461,7 +440,6 @@ def test_clean_image_passes_offline(
 
 @pytest.mark.slow
 @pytest.mark.docker
-@pytest.mark.usefixtures("no_build_args_env")
 def test_offline_without_db_is_error(
     image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
 ) -> None:
@@ -478,7 +456,6 @@ def test_offline_without_db_is_error(
 
 @pytest.mark.slow
 @pytest.mark.docker
-@pytest.mark.usefixtures("no_build_args_env")
 def test_mirror_without_db_is_error(
     image_repo, make_context, base_image: str, registry, run_id: str, cache_dir: Path
 ) -> None:
@@ -492,3 +469,20 @@ def test_mirror_without_db_is_error(
 
     assert empty_repository in str(caught.value)
     assert "db_repository" in str(caught.value)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_trivyignore_suppresses_cve(
+    image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
+) -> None:
+    trivy_fixtures.seed_cache(cache_dir)
+    root = image_repo("nonroot")
+    (root / ".trivyignore").write_text(f"{trivy_fixtures.ZLIB_CVE.cve}\n", encoding="utf-8")
+    options = image_options(base_image, cache_dir, offline=True, scanners=("vuln",))
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    result = image.STAGE.run(ctx)
+
+    assert result.status is Status.PASSED, result.message
+    assert result.findings == []
