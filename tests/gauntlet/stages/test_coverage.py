@@ -96,16 +96,23 @@ def test_no_data_is_error(make_context, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def measured_repo(tmp_path_factory) -> Path:
-    """Return a clean tiny repository on which the real unit and bdd stages already ran."""
-    root = tiny_repos.write_files(
-        tmp_path_factory.mktemp("measured") / "repo", tiny_repos.clean_repo()
-    )
+def tools_on_path():
+    """Put the running interpreter's bin directory first on PATH for the module's fixtures."""
     bin_dir = str(Path(sys.executable).parent)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", os.pathsep.join([bin_dir, os.environ.get("PATH", "")]))
-        unit_result = unit.STAGE.run(tiny_repos.stage_context(root, unit.UnitOptions(), "unit"))
-        bdd_result = bdd.STAGE.run(tiny_repos.stage_context(root, bdd.BddOptions(), "bdd"))
+        yield
+
+
+@pytest.fixture(scope="module")
+def measured_repo(tmp_path_factory, tools_on_path) -> Path:
+    """Return a clean tiny repository on which the real unit and bdd stages already ran."""
+    root = tmp_path_factory.mktemp("measured") / "repo"
+    tiny_repos.write_files(root, tiny_repos.clean_repo())
+
+    unit_result = unit.STAGE.run(tiny_repos.stage_context(root, unit.UnitOptions(), "unit"))
+    bdd_result = bdd.STAGE.run(tiny_repos.stage_context(root, bdd.BddOptions(), "bdd"))
+
     assert unit_result.status is Status.PASSED
     assert bdd_result.status is Status.PASSED
     return root
@@ -116,19 +123,49 @@ def run_coverage(root: Path, fail_under: float) -> tuple:
     return coverage.STAGE.run(ctx), ctx
 
 
-@pytest.mark.slow
-def test_run_passes_at_or_below_total(measured_repo):
+@pytest.fixture(scope="module")
+def passing_run(measured_repo) -> tuple:
+    """Return the result, totals and report paths of one coverage run at the exact total."""
     result, ctx = run_coverage(measured_repo, 75.0)
+    totals = coverage.read_totals(ctx.out_dir / "coverage.json")
+    reports = {
+        "xml": (ctx.out_dir / "coverage.xml").is_file(),
+        "html": (ctx.out_dir / "html" / "index.html").is_file(),
+    }
+    return result, totals, reports
+
+
+@pytest.mark.slow
+def test_run_passes_at_total(passing_run):
+    result, _, reports = passing_run
 
     assert result.status is Status.PASSED
     assert result.details["total"] == 75.0
-    assert (ctx.out_dir / "coverage.xml").is_file()
-    assert (ctx.out_dir / "html" / "index.html").is_file()
+    assert reports["xml"]
+    assert reports["html"]
+
+
+@pytest.mark.slow
+def test_run_counts_subprocess_lines(passing_run):
+    _, totals, _ = passing_run
+
+    # calc/__main__.py runs only in the subprocess that a unit test starts.
+    assert totals.files["calc/__main__.py"]["percent"] == 100.0
+
+
+@pytest.mark.slow
+def test_run_combines_unit_and_bdd(passing_run):
+    result, totals, _ = passing_run
+
+    # add() is covered by pytest, multiply() and subtract() by behave, unused() by no test.
+    assert totals.files["calc/__init__.py"]["missing_lines"] == [20, 21, 22]
+    assert any(name.startswith(".coverage.unit") for name in result.details["data_files"])
+    assert any(name.startswith(".coverage.bdd.") for name in result.details["data_files"])
 
 
 @pytest.mark.slow
 def test_run_fails_above_total(measured_repo):
-    result, _ = run_coverage(measured_repo, 95.0)
+    result, _ = run_coverage(measured_repo, 75.5)
 
     assert result.status is Status.FAILED
     assert [finding.rule_id for finding in result.findings] == ["coverage-below-threshold"]
@@ -136,31 +173,10 @@ def test_run_fails_above_total(measured_repo):
 
 
 @pytest.mark.slow
-def test_run_counts_subprocess_lines(measured_repo):
-    _, ctx = run_coverage(measured_repo, 0.0)
+def test_run_keeps_data_files(measured_repo, passing_run):
+    first, _, _ = passing_run
 
-    totals = coverage.read_totals(ctx.out_dir / "coverage.json")
-
-    # calc/__main__.py runs only in the subprocess that a unit test starts.
-    assert totals.files["calc/__main__.py"]["percent"] == 100.0
-
-
-@pytest.mark.slow
-def test_run_combines_unit_and_bdd(measured_repo):
-    result, ctx = run_coverage(measured_repo, 0.0)
-
-    missing = coverage.read_totals(ctx.out_dir / "coverage.json").files["calc/__init__.py"]
-
-    # add() is covered by pytest, multiply() and subtract() by behave, unused() by no test.
-    assert missing["missing_lines"] == [20, 21, 22]
-    assert any(name.startswith(".coverage.unit") for name in result.details["data_files"])
-    assert any(name.startswith(".coverage.bdd.") for name in result.details["data_files"])
-
-
-@pytest.mark.slow
-def test_run_keeps_data_files(measured_repo):
-    first, _ = run_coverage(measured_repo, 0.0)
-    second, _ = run_coverage(measured_repo, 0.0)
+    second, _ = run_coverage(measured_repo, 75.0)
 
     assert second.details["data_files"] == first.details["data_files"]
     assert second.details["total"] == first.details["total"]
