@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PRE_COMMIT = str(Path(sys.executable).parent / "pre-commit")
 
 UNDEFINED_NAME = textwrap.dedent('''\
-    """A module that reads a name nobody defined."""
+    """A module that reads an undefined name."""
 
 
     def total() -> int:

@@ -59,6 +59,19 @@ ALLURE_TIMEOUT_S = 300.0
 # Most severe first: an error anywhere outranks a usage error, which outranks a failed gate.
 _EXIT_PRIORITY = (EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_PASSED)
 
+# The tool behind each stage's SARIF run.
+# NOTE: kept in step with the stage modules by hand; the Stage interface names no tool.
+STAGE_TOOLS = {
+    "format": "black",
+    "lint": "pylint",
+    "sast": "bandit",
+    "unit": "pytest",
+    "bdd": "behave",
+    "coverage": "coverage",
+    "image": "trivy",
+    "dast": "sqlmap",
+}
+
 # GitHub's ``needs.<job>.result`` values that mean the job did not finish its steps.
 _BROKEN_JOB_RESULTS = ("failure", "cancelled")
 
@@ -271,7 +284,8 @@ def merge_sarif_files(artifacts: list[Artifact], out_dir: Path, path_prefix: str
     per_tool_dir.mkdir(parents=True, exist_ok=True)
     for tool, runs in sorted(runs_by_tool.items()):
         run = merge_runs(runs)
-        prefix_locations(run, path_prefix)
+        relocate_paths(run, path_prefix)
+        run.setdefault("tool", {}).setdefault("driver", {})["name"] = tool
         # The upload step sets the category, so a category inside the file must not compete.
         run.pop("automationDetails", None)
         merged_runs.append(run)
@@ -294,8 +308,14 @@ def read_sarif_runs(path: Path) -> list[dict[str, Any]]:
 
 
 def tool_name(run: dict[str, Any]) -> str:
-    """Return the lower-case driver name of a SARIF run, usable as a file name."""
+    """Return the lower-case tool of a SARIF run, usable as a file name.
+
+    ``gauntlet run`` names a run without findings after its stage (``format``), and one with
+    findings after its tool (``black``); both map to the tool, so that a clean run closes the
+    tool's earlier alerts in the same code scanning category.
+    """
     name = str(run.get("tool", {}).get("driver", {}).get("name", "unknown")).lower()
+    name = STAGE_TOOLS.get(name, name)
     return "".join(char if char.isalnum() or char in "-_." else "-" for char in name) or "unknown"
 
 
@@ -361,16 +381,27 @@ def reindex_result(
     return copy
 
 
-def prefix_locations(run: dict[str, Any], path_prefix: str) -> None:
-    """Prepend ``path_prefix`` to every relative file URI of the run's results, in place."""
+def relocate_paths(run: dict[str, Any], path_prefix: str) -> None:
+    """Make every file location of the run relative to the repository root, in place.
+
+    ``gauntlet run`` writes paths relative to ``%SRCROOT%``, the job's absolute working directory.
+    Code scanning reads a relative URI without a base as relative to the repository root, so the
+    base goes and ``path_prefix`` (the working directory below the root) is prepended instead.
+    URIs with a scheme (a dast target) stay as they are.
+    """
     prefix = path_prefix.strip("/")
-    if not prefix or prefix == ".":
-        return
+    if prefix == ".":
+        prefix = ""
+    run.pop("originalUriBaseIds", None)
+
     for result in run.get("results", []):
         for location in result.get("locations", []):
             artifact = location.get("physicalLocation", {}).get("artifactLocation", {})
             uri = artifact.get("uri")
-            if isinstance(uri, str) and ":" not in uri and not uri.startswith("/"):
+            artifact.pop("uriBaseId", None)
+            if not isinstance(uri, str) or ":" in uri or uri.startswith("/"):
+                continue
+            if prefix:
                 artifact["uri"] = f"{prefix}/{uri}"
 
 

@@ -21,7 +21,7 @@ CLEAN = textwrap.dedent('''\
     ''')
 DEFECTS = {
     "lint": textwrap.dedent('''\
-        """A module that reads a name nobody defined."""
+        """A module that reads an undefined name."""
 
 
         def total() -> int:

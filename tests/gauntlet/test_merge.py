@@ -374,3 +374,68 @@ def test_main_rejects_bad_needs_json(tmp_path, capsys):
 
     assert code == 2
     assert "--needs-json is not valid JSON" in capsys.readouterr().err
+
+
+# --- real reports of `gauntlet run --only format,lint,sast` -------------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "merge"
+
+
+def copy_fixture(name: str, artifacts: Path, artifact_name: str) -> None:
+    """Copy a recorded reports folder into ``artifacts`` under ``artifact_name``."""
+    shutil.copytree(FIXTURES / name, artifacts / artifact_name)
+
+
+def test_real_failed_run_merged(tmp_path):
+    artifacts = tmp_path / "artifacts"
+    copy_fixture("static-failed", artifacts, "gauntlet-job-static")
+    out = tmp_path / "out"
+
+    result = merge.merge_reports(artifacts, out, job_results={"static": "failure"})
+
+    assert result.exit_code == 1
+    assert result.sarif_tools == ["bandit", "black", "pylint"]
+    for tool in result.sarif_tools:
+        run = json.loads((out / "sarif" / f"{tool}.sarif").read_text(encoding="utf-8"))["runs"][0]
+        assert run["results"], tool
+        assert "originalUriBaseIds" not in run
+        for item in run["results"]:
+            location = item["locations"][0]["physicalLocation"]["artifactLocation"]
+            assert location["uri"].startswith("app/")
+            assert "uriBaseId" not in location
+
+
+def test_real_clean_run_keeps_tool_names(tmp_path):
+    # A clean stage's run is named after the stage; it must still reach the tool's category so
+    # that code scanning closes the tool's earlier alerts.
+    artifacts = tmp_path / "artifacts"
+    copy_fixture("static-passed", artifacts, "gauntlet-job-static")
+    out = tmp_path / "out"
+
+    result = merge.merge_reports(artifacts, out, job_results={"static": "success"})
+
+    assert result.exit_code == 0
+    assert result.sarif_tools == ["bandit", "black", "pylint"]
+    black = json.loads((out / "sarif" / "black.sarif").read_text(encoding="utf-8"))["runs"][0]
+    assert black["tool"]["driver"]["name"] == "black"
+    assert black["results"] == []
+
+
+def test_real_runs_merged_across_legs(tmp_path):
+    artifacts = tmp_path / "artifacts"
+    copy_fixture("static-failed", artifacts, "gauntlet-job-static-a")
+    copy_fixture("static-passed", artifacts, "gauntlet-job-static-b")
+    out = tmp_path / "out"
+
+    result = merge.merge_reports(
+        artifacts, out, job_results={"static": "failure"}, path_prefix="services/api"
+    )
+
+    run = json.loads((out / "sarif" / "bandit.sarif").read_text(encoding="utf-8"))["runs"][0]
+    uris = {
+        item["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for item in run["results"]
+    }
+    assert result.exit_code == 1
+    assert uris == {"services/api/app/shell.py"}
+    assert len(result.summary["stages"]) == 6
