@@ -27,7 +27,6 @@ from typing import Any, Callable, Iterator, Sequence
 
 from gauntlet import __version__, config, stages as stage_registry
 from gauntlet.errors import (
-    EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_PASSED,
     EXIT_USAGE,
@@ -80,14 +79,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--root",
         type=Path,
         metavar="DIR",
-        help="repository root (default: the nearest directory upwards holding pyproject.toml, else the current one)",
+        help="repository root (default: the nearest directory upwards holding pyproject.toml, "
+        "else the current one)",
     )
     common.add_argument("-v", "--verbose", action="store_true", help="log debug details to stderr")
 
     parser = argparse.ArgumentParser(
         prog="gauntlet",
-        description="Run a Python repository through one pipeline of quality and security gates, configured by [tool.gauntlet] in pyproject.toml.",
-        epilog="exit codes: 0 passed, 1 a gate failed, 2 usage or configuration error, 3 a stage errored, 130 interrupted",
+        description="Run a Python repository through one pipeline of quality and security gates, "
+        "configured by [tool.gauntlet] in pyproject.toml.",
+        epilog="exit codes: 0 passed, 1 a gate failed, 2 usage or configuration error, "
+        "3 a stage errored, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -208,7 +210,8 @@ def command_list(args: argparse.Namespace) -> int:
             )
         )
     print(
-        f"\nsource paths: {', '.join(settings.paths)}; reports: {settings.reports_dir}; jobs: {settings.jobs}"
+        f"\nsource paths: {', '.join(settings.paths)}; reports: {settings.reports_dir}; "
+        f"jobs: {settings.jobs}"
     )
     return EXIT_PASSED
 
@@ -217,7 +220,8 @@ def command_clean(args: argparse.Namespace) -> int:
     deploy = import_optional("gauntlet.deploy", "gauntlet clean")
     leftovers = deploy.clean_leftovers(args.run_id)
     print(
-        f"removed {len(leftovers.containers)} container(s), stopped {len(leftovers.pids)} process(es)"
+        f"removed {len(leftovers.containers)} container(s), "
+        f"stopped {len(leftovers.pids)} process(es)"
     )
     for problem in leftovers.problems:
         log.warning("%s", problem)
@@ -279,7 +283,7 @@ def split_names(values: Sequence[str]) -> list[str]:
 
 
 def find_root(explicit: Path | None) -> Path:
-    """Return ``explicit`` (it must be a directory), else the nearest directory with pyproject.toml."""
+    """Return ``explicit`` (a directory), else the nearest directory upwards with pyproject.toml."""
     if explicit is not None:
         if not explicit.is_dir():
             raise UsageError(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import os
 import re
 import tomllib
@@ -228,7 +229,7 @@ def load(
 
 
 def read_table(pyproject: Path) -> dict[str, Any]:
-    """Return a copy of ``[tool.gauntlet]`` from ``pyproject`` ({} when the file or table is absent)."""
+    """Return a copy of ``[tool.gauntlet]`` in ``pyproject``, or {} when either is absent."""
     if not pyproject.is_file():
         log.debug("no %s in %s: every option keeps its default", PYPROJECT, pyproject.parent)
         return {}
@@ -272,7 +273,8 @@ def check_top_level_keys(table: Mapping[str, Any], stages: Mapping[str, Stage]) 
         if key not in known:
             allowed = ", ".join(known) + "; stage tables: " + ", ".join(stages)
             raise UsageError(
-                f"[tool.gauntlet] {key} is not a known key{suggest(key, [*known, *stages])}: expected one of {allowed}"
+                f"[tool.gauntlet] {key} is not a known key{suggest(key, [*known, *stages])}: "
+                f"expected one of {allowed}"
             )
 
 
@@ -331,10 +333,9 @@ def build(
         key_path = (*path, key)
         values[key] = convert(value, hints[key], item.metadata, key_path, stage, origins)
 
+    # A __post_init__ that raises UsageError has written its own message; it passes through.
     try:
         return cls(**values)
-    except UsageError:
-        raise
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{file_location(stage, path)} is invalid: {exc}") from None
 
@@ -368,7 +369,7 @@ def convert_value(
     args = typing.get_args(hint)
 
     if origin in (typing.Union, types.UnionType):
-        inner = [arg for arg in args if arg is not type(None)]
+        inner = [arg for arg in args if arg is not types.NoneType]
         if len(inner) != 1:
             raise TypeError(f"unsupported option type {hint!r}")
         return convert_value(value, inner[0], metadata, path, stage, origins)
@@ -404,7 +405,7 @@ def convert_value(
 def check_bounds(value: Any, metadata: Mapping[str, Any], *, integer: bool) -> int | float:
     """Check a number against the ``min``/``max``/``gt`` metadata; bools are not numbers."""
     is_number = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not is_number or value != value:  # NaN is never != itself
+    if isinstance(value, bool) or not is_number or math.isnan(value):
         raise _Invalid(describe_number(metadata, integer))
 
     low, high, above = metadata.get("min"), metadata.get("max"), metadata.get("gt")
@@ -614,7 +615,7 @@ def env_word(name: str) -> str:
 
 def unwrap_optional(hint: Any) -> Any:
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        inner = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        inner = [arg for arg in typing.get_args(hint) if arg is not types.NoneType]
         if len(inner) == 1:
             return inner[0]
     return hint
@@ -646,7 +647,8 @@ def resolve_paths(root: Path, configured: tuple[str, ...], location: str) -> tup
         full = (root / relative).resolve()
         if not full.is_relative_to(root):
             raise UsageError(
-                f"{location}: source path {item!r} is outside the repository root {root}; use a path inside it"
+                f"{location}: source path {item!r} is outside the repository root {root}; "
+                f"use a path inside it"
             )
         if not full.exists():
             raise UsageError(

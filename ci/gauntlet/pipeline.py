@@ -37,6 +37,7 @@ from gauntlet.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_PASSED,
+    EXIT_USAGE,
     GauntletError,
     StageError,
     UsageError,
@@ -59,6 +60,7 @@ RESULT_DIRS = ("allure-results", "allure-report", "coverage-data")
 ALLURE_HISTORY = "allure-history.jsonl"
 
 FAIL_FAST_REASON = "cancelled by --fail-fast"
+USAGE_ERROR_DETAIL = "usage_error"  # set in details when a stage raised UsageError
 
 
 class Listener(Protocol):
@@ -86,13 +88,16 @@ class RunOutcome:
 
     @property
     def exit_code(self) -> int:
-        """Return 130 when interrupted, else 3 if any stage errored, 1 if any failed, else 0."""
-        statuses = {result.status for result in self.results}
+        """Return 130 when interrupted, else 3 if any stage errored, 2 if the only errors were
+        configuration errors a stage raised as UsageError, 1 if any failed, else 0."""
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if Status.ERROR in statuses:
+        errors = [result for result in self.results if result.status is Status.ERROR]
+        if errors and all(result.details.get(USAGE_ERROR_DETAIL) for result in errors):
+            return EXIT_USAGE
+        if errors:
             return EXIT_ERROR
-        if Status.FAILED in statuses:
+        if any(result.status is Status.FAILED for result in self.results):
             return EXIT_FAILED
         return EXIT_PASSED
 
@@ -295,13 +300,20 @@ class Pipeline:
             check_result(job.name, result)
         except StageError as exc:
             result = StageResult(job.name, Status.ERROR, message=str(exc))
+        except UsageError as exc:
+            # A configuration problem only the stage can see (a missing baseline file, say).
+            result = StageResult(
+                job.name, Status.ERROR, message=str(exc), details={USAGE_ERROR_DETAIL: True}
+            )
         except GauntletError as exc:
             result = StageResult(job.name, Status.ERROR, message=str(exc))
-        except Exception as exc:  # noqa: BLE001 - any bug in a stage becomes its error result
+        # Any other exception is a bug in the stage: it becomes that stage's error result.
+        except Exception as exc:  # pylint: disable=broad-exception-caught
             result = StageResult(
                 job.name,
                 Status.ERROR,
-                message=f"internal error: {type(exc).__name__}: {exc} (traceback in {job.context.log_path})",
+                message=f"internal error: {type(exc).__name__}: {exc} "
+                f"(traceback in {job.context.log_path})",
             )
             write_traceback(job.context.log_path)
         result.duration_s = time.monotonic() - job.started

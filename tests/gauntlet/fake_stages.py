@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gauntlet.errors import StageError
+from gauntlet.errors import StageError, UsageError
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
 
 
@@ -117,6 +117,15 @@ class MissingToolStage(FakeStage):
     def run(self, ctx: StageContext) -> StageResult:
         ctx.run_tool(["gauntlet-no-such-tool-xyz", "--version"])
         return self.result(Status.PASSED)
+
+
+class UsageErrorStage(FakeStage):
+    """Finds a configuration problem only at run time."""
+
+    def run(self, ctx: StageContext) -> StageResult:
+        raise UsageError(
+            f"[tool.gauntlet.{self.name}] baseline 'gone.json' does not exist; create it or remove the key"
+        )
 
 
 class PythonHangStage(FakeStage):

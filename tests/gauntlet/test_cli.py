@@ -63,6 +63,8 @@ def error_line(capsys) -> str:
         ((FakeStage("a", Status.FAILED), FakeStage("b")), 1),
         ((FakeStage("a", Status.FAILED), FakeStage("b", Status.ERROR)), 3),
         ((fake_stages.CrashingStage("a"),), 3),
+        ((fake_stages.UsageErrorStage("a"), FakeStage("b", Status.FAILED)), 2),
+        ((fake_stages.UsageErrorStage("a"), FakeStage("b", Status.ERROR)), 3),
     ],
 )
 def test_run_exit_code(repo, monkeypatch, stages, expected):
@@ -121,7 +123,9 @@ def test_run_finds_root_upwards(repo, monkeypatch):
 def test_unknown_stage_in_only(repo, monkeypatch, capsys):
     use_stages(monkeypatch, FakeStage("a"), FakeStage("b"))
     assert cli.main(["run", "--only", "a,nope"]) == 2
-    assert error_line(capsys) == "gauntlet: error: unknown stage 'nope' in --only; valid stages: a, b"
+    assert (
+        error_line(capsys) == "gauntlet: error: unknown stage 'nope' in --only; valid stages: a, b"
+    )
 
 
 def test_skipping_everything_is_usage_error(repo, monkeypatch, capsys):
@@ -161,7 +165,9 @@ def test_bad_jobs_flag(repo, monkeypatch, capsys):
 def test_missing_tool_exits_3(repo, monkeypatch, capsys):
     use_stages(monkeypatch, fake_stages.MissingToolStage("tool"))
     assert cli.main(["run"]) == 3
-    assert "tool error: tool not found on PATH: 'gauntlet-no-such-tool-xyz'" in capsys.readouterr().out
+    assert (
+        "tool error: tool not found on PATH: 'gauntlet-no-such-tool-xyz'" in capsys.readouterr().out
+    )
 
 
 def test_stage_import_failure_exits_3(repo, monkeypatch, capsys):
@@ -175,7 +181,10 @@ def test_stage_import_failure_exits_3(repo, monkeypatch, capsys):
 
 def test_list_shows_needs_and_gates(repo, monkeypatch, capsys):
     use_stages(monkeypatch, FakeStage("a"), FakeStage("b", needs=("a",)))
-    append_config(repo, "[tool.gauntlet.b]\nfail_under = 42\ntimeout = 30\n[tool.gauntlet.a]\nenabled = false\n")
+    append_config(
+        repo,
+        "[tool.gauntlet.b]\nfail_under = 42\ntimeout = 30\n[tool.gauntlet.a]\nenabled = false\n",
+    )
     assert cli.main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split() == ["a", "-", "900", "s", "disabled", "(enabled", "=", "false)"]
@@ -199,9 +208,13 @@ def test_clean_reports_what_it_removed(repo, monkeypatch, capsys):
 
     def clean_leftovers(run_id=None):
         calls.append(run_id)
-        return types.SimpleNamespace(containers=["c1"], pids=[1, 2], problems=["docker is not running"])
+        return types.SimpleNamespace(
+            containers=["c1"], pids=[1, 2], problems=["docker is not running"]
+        )
 
-    monkeypatch.setitem(sys.modules, "gauntlet.deploy", types.SimpleNamespace(clean_leftovers=clean_leftovers))
+    monkeypatch.setitem(
+        sys.modules, "gauntlet.deploy", types.SimpleNamespace(clean_leftovers=clean_leftovers)
+    )
     assert cli.main(["clean", "--run-id", "r1"]) == 0
     captured = capsys.readouterr()
     assert calls == ["r1"]
@@ -228,7 +241,10 @@ def test_missing_optional_module_is_one_line_error(monkeypatch, capsys):
 
     monkeypatch.setattr(cli.importlib, "import_module", fake_import)
     assert cli.main(["init"]) == 3
-    assert error_line(capsys) == "gauntlet: error: gauntlet init is not available: this installation of the kit has no gauntlet.init"
+    assert (
+        error_line(capsys)
+        == "gauntlet: error: gauntlet init is not available: this installation of the kit has no gauntlet.init"
+    )
 
 
 def test_setup_skips_absent_scripts(repo, monkeypatch, capsys):
@@ -245,16 +261,14 @@ def gauntlet_process(repo: Path, stages_code: str, *args: str, **popen) -> subpr
     hook_dir = repo / ".hook"
     hook_dir.mkdir(exist_ok=True)
     (hook_dir / "sitecustomize.py").write_text(
-        textwrap.dedent(
-            f"""
+        textwrap.dedent(f"""
             import sys
             sys.path.insert(0, {str(TESTS_DIR)!r})
             import fake_stages
             from fake_stages import *
             import gauntlet.stages
             gauntlet.stages.all_stages = lambda: fake_stages.registry({stages_code})
-            """
-        ),
+            """),
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONPATH": str(hook_dir)}
@@ -282,9 +296,15 @@ def wait_for(condition, timeout_s: float = 20.0) -> None:
 def test_interrupt_kills_tools_and_writes_reports(repo, signum):
     out_path = repo / "stdout.txt"
     with open(out_path, "w", encoding="utf-8") as out:
-        child = gauntlet_process(repo, 'FakeStage("quick"), HangingToolStage("hang")', "run", "--jobs", "2", stdout=out)
+        child = gauntlet_process(
+            repo, 'FakeStage("quick"), HangingToolStage("hang")', "run", "--jobs", "2", stdout=out
+        )
         pid_file = repo / "reports" / "hang" / "child.pid"
-        wait_for(lambda: pid_file.is_file() and pid_file.read_text() and "quick: passed" in out_path.read_text())
+        wait_for(
+            lambda: pid_file.is_file()
+            and pid_file.read_text()
+            and "quick: passed" in out_path.read_text()
+        )
         tool_pid = int(pid_file.read_text())
         child.send_signal(signum)
         _, err = child.communicate(timeout=30)
@@ -297,19 +317,31 @@ def test_interrupt_kills_tools_and_writes_reports(repo, signum):
     assert summary["unfinished"] == ["hang"]
     assert summary["exit_code"] == 130
     assert (repo / "reports" / "junit.xml").is_file()
-    assert ["hang", "interrupted", "-", "-"] in [line.split() for line in out_path.read_text().splitlines()]
+    assert ["hang", "interrupted", "-", "-"] in [
+        line.split() for line in out_path.read_text().splitlines()
+    ]
 
 
 @pytest.mark.parametrize(
     ("config_text", "args", "expected"),
     [
         ("[tool.gauntlet\n", ["run"], "invalid TOML at line 4"),
-        ("", ["run", "--only", "quick,nope"], "unknown stage 'nope' in --only; valid stages: quick"),
-        ("[tool.gauntlet.quick]\nfail_under = 'ninety'\n", ["run"], "fail_under = 'ninety' is invalid: expected a number from 0 to 100"),
+        (
+            "",
+            ["run", "--only", "quick,nope"],
+            "unknown stage 'nope' in --only; valid stages: quick",
+        ),
+        (
+            "[tool.gauntlet.quick]\nfail_under = 'ninety'\n",
+            ["run"],
+            "fail_under = 'ninety' is invalid: expected a number from 0 to 100",
+        ),
     ],
 )
 def test_bad_input_in_real_process(repo, config_text, args, expected):
-    (repo / "pyproject.toml").write_text("[tool.gauntlet]\npaths = ['pkg']\n\n" + config_text, encoding="utf-8")
+    (repo / "pyproject.toml").write_text(
+        "[tool.gauntlet]\npaths = ['pkg']\n\n" + config_text, encoding="utf-8"
+    )
     child = gauntlet_process(repo, 'FakeStage("quick")', *args)
     _, err = child.communicate(timeout=30)
     assert child.returncode == 2
@@ -324,13 +356,24 @@ def real_gauntlet(repo: Path, *args: str, path: str | None = None) -> subprocess
     env.pop("GITHUB_STEP_SUMMARY", None)
     if path is not None:
         env["PATH"] = path
-    return subprocess.run([sys.executable, "-m", "gauntlet", *args], cwd=repo, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "gauntlet", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
     ("config_text", "expected"),
     [
-        ("[tool.gauntlet.coverage]\nfail_under = 'ninety'\n", "[tool.gauntlet.coverage] fail_under = 'ninety' is invalid: expected a number from 0 to 100"),
+        (
+            "[tool.gauntlet.coverage]\nfail_under = 'ninety'\n",
+            "[tool.gauntlet.coverage] fail_under = 'ninety' is invalid: expected a number from 0 to 100",
+        ),
         ("[tool.gauntlet]\npaths = ['nowhere']\n", "source path 'nowhere' does not exist"),
         ("[tool.gauntlet]\npaths = [\n", "invalid TOML at line 2 (end of file)"),
     ],

@@ -236,10 +236,19 @@ def test_bad_value_message(tmp_path, toml, expected):
 @pytest.mark.parametrize(
     ("toml", "expected_start"),
     [
-        ("[tool.gauntlet]\njbos = 2\n", "[tool.gauntlet] jbos is not a known key (did you mean 'jobs'?): expected one of paths,"),
+        (
+            "[tool.gauntlet]\njbos = 2\n",
+            "[tool.gauntlet] jbos is not a known key (did you mean 'jobs'?): expected one of paths,",
+        ),
         ("[tool.gauntlet.unknown]\nx = 1\n", "[tool.gauntlet] unknown is not a known key"),
-        ("[tool.gauntlet.coverage]\nfail_undr = 2\n", "[tool.gauntlet.coverage] fail_undr is not a known key (did you mean 'fail_under'?)"),
-        ("[tool.gauntlet.coverage.deploy]\nprot = 2\n", "[tool.gauntlet.coverage] deploy.prot is not a known key (did you mean 'port'?)"),
+        (
+            "[tool.gauntlet.coverage]\nfail_undr = 2\n",
+            "[tool.gauntlet.coverage] fail_undr is not a known key (did you mean 'fail_under'?)",
+        ),
+        (
+            "[tool.gauntlet.coverage.deploy]\nprot = 2\n",
+            "[tool.gauntlet.coverage] deploy.prot is not a known key (did you mean 'port'?)",
+        ),
     ],
 )
 def test_unknown_key_message(tmp_path, toml, expected_start):
@@ -255,9 +264,18 @@ def test_unknown_stage_key_lists_reserved_keys(tmp_path):
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({"GAUNTLET_JOBS": "many"}, "environment variable GAUNTLET_JOBS = 'many' is invalid: expected an integer"),
-        ({"GAUNTLET_JOBS": "-2"}, "environment variable GAUNTLET_JOBS = '-2' is invalid: expected an integer >= 0"),
-        ({"GAUNTLET_FAIL_FAST": "maybe"}, "environment variable GAUNTLET_FAIL_FAST = 'maybe' is invalid: expected 1, 0, true or false"),
+        (
+            {"GAUNTLET_JOBS": "many"},
+            "environment variable GAUNTLET_JOBS = 'many' is invalid: expected an integer",
+        ),
+        (
+            {"GAUNTLET_JOBS": "-2"},
+            "environment variable GAUNTLET_JOBS = '-2' is invalid: expected an integer >= 0",
+        ),
+        (
+            {"GAUNTLET_FAIL_FAST": "maybe"},
+            "environment variable GAUNTLET_FAIL_FAST = 'maybe' is invalid: expected 1, 0, true or false",
+        ),
         (
             {"GAUNTLET_COVERAGE_FAIL_UNDER": "ninety"},
             "environment variable GAUNTLET_COVERAGE_FAIL_UNDER = 'ninety' is invalid: expected a number",
@@ -283,20 +301,27 @@ def test_bad_environment_message(tmp_path, env, expected):
 
 def test_bad_cli_value_names_flag(tmp_path):
     make_repo(tmp_path, "")
-    assert usage_message(tmp_path, cli={"jobs": -3}) == "--jobs = -3 is invalid: expected an integer >= 0"
+    assert (
+        usage_message(tmp_path, cli={"jobs": -3})
+        == "--jobs = -3 is invalid: expected an integer >= 0"
+    )
 
 
 def test_misspelt_environment_variable_warns(tmp_path, caplog):
     make_repo(tmp_path, "")
     load(tmp_path, env={"GAUNTLET_COVERAGE_FAIL_UNDR": "3", "GAUNTLET_STATE_DIR": "/tmp/x"})
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
-    assert warnings == ["ignoring environment variable GAUNTLET_COVERAGE_FAIL_UNDR: no such option; did you mean GAUNTLET_COVERAGE_FAIL_UNDER?"]
+    assert warnings == [
+        "ignoring environment variable GAUNTLET_COVERAGE_FAIL_UNDR: no such option; did you mean GAUNTLET_COVERAGE_FAIL_UNDER?"
+    ]
 
 
 def test_malformed_toml_names_line_and_column(tmp_path):
     make_repo(tmp_path, '[tool.gauntlet]\npaths = ["pkg"\njobs = 2\n')
     message = usage_message(tmp_path)
-    assert message.startswith(f"{tmp_path.resolve() / 'pyproject.toml'}: invalid TOML at line 3, column 1:")
+    assert message.startswith(
+        f"{tmp_path.resolve() / 'pyproject.toml'}: invalid TOML at line 3, column 1:"
+    )
     assert message.endswith("; fix the syntax there")
 
 
@@ -308,7 +333,10 @@ def test_malformed_toml_at_end_of_file(tmp_path):
 def test_missing_source_path_is_named(tmp_path):
     make_repo(tmp_path, '[tool.gauntlet]\npaths = ["pkg", "nowhere"]\n')
     message = usage_message(tmp_path)
-    assert message == f"[tool.gauntlet] paths: source path 'nowhere' does not exist under {tmp_path.resolve()}; fix or remove it"
+    assert (
+        message
+        == f"[tool.gauntlet] paths: source path 'nowhere' does not exist under {tmp_path.resolve()}; fix or remove it"
+    )
 
 
 def test_source_path_outside_root_rejected(tmp_path):
@@ -320,13 +348,17 @@ def test_source_path_outside_root_rejected(tmp_path):
 def test_environment_source_path_names_variable(tmp_path):
     make_repo(tmp_path, "")
     message = usage_message(tmp_path, env={"GAUNTLET_PATHS": "pkg,gone"})
-    assert message.startswith("environment variable GAUNTLET_PATHS: source path 'gone' does not exist")
+    assert message.startswith(
+        "environment variable GAUNTLET_PATHS: source path 'gone' does not exist"
+    )
 
 
 @pytest.mark.parametrize("reports", [".", "..", ""])
 def test_reports_dir_must_not_be_root(tmp_path, reports):
     make_repo(tmp_path / "repo", f"[tool.gauntlet]\nreports = {reports!r}\n")
-    assert usage_message(tmp_path / "repo").startswith(f"[tool.gauntlet] reports = {reports!r} is invalid")
+    assert usage_message(tmp_path / "repo").startswith(
+        f"[tool.gauntlet] reports = {reports!r} is invalid"
+    )
 
 
 def test_jobs_zero_means_cpu_count(tmp_path):

@@ -15,9 +15,13 @@ from gauntlet.pipeline import Pipeline, RunOutcome
 from gauntlet.stage import StageResult, Status
 
 
-def run(tmp_path: Path, stages: dict, toml: str = "", selected: list[str] | None = None, **kwargs) -> RunOutcome:
+def run(
+    tmp_path: Path, stages: dict, toml: str = "", selected: list[str] | None = None, **kwargs
+) -> RunOutcome:
     (tmp_path / "pkg").mkdir(exist_ok=True)
-    (tmp_path / "pyproject.toml").write_text("[tool.gauntlet]\npaths = ['pkg']\n" + toml, encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.gauntlet]\npaths = ['pkg']\n" + toml, encoding="utf-8"
+    )
     loaded = config.load(tmp_path, stages, env={})
     return Pipeline(stages, loaded, selected or list(stages), **kwargs).run()
 
@@ -67,7 +71,9 @@ def test_required_uses_options(tmp_path):
 
 @pytest.mark.parametrize("need_status", [Status.ERROR])
 def test_need_error_skips_dependent(tmp_path, need_status):
-    stages = fake_stages.registry(FakeStage("a", need_status), FakeStage("b", needs=("a",)), FakeStage("c", needs=("b",)))
+    stages = fake_stages.registry(
+        FakeStage("a", need_status), FakeStage("b", needs=("a",)), FakeStage("c", needs=("b",))
+    )
     results = by_name(run(tmp_path, stages))
     assert results["b"].status is Status.SKIPPED
     assert results["b"].message == "needs a, which ended error"
@@ -90,7 +96,9 @@ def test_disabled_stage_is_skipped_and_ignored_as_need(tmp_path):
 
 
 def test_fail_fast_cancels_running_and_pending(tmp_path):
-    stages = fake_stages.registry(FakeStage("bad", Status.FAILED), FakeStage("slow"), FakeStage("later", needs=("slow",)))
+    stages = fake_stages.registry(
+        FakeStage("bad", Status.FAILED), FakeStage("slow"), FakeStage("later", needs=("slow",))
+    )
     toml = "jobs = 2\nfail_fast = true\n[tool.gauntlet.slow]\nseconds = 30\n"
     outcome = run(tmp_path, stages, toml)
     results = by_name(outcome)
@@ -144,7 +152,9 @@ def test_missing_tool_is_error(tmp_path):
     stages = fake_stages.registry(fake_stages.MissingToolStage("tool"))
     outcome = run(tmp_path, stages)
     assert outcome.results[0].status is Status.ERROR
-    assert outcome.results[0].message.startswith("tool not found on PATH: 'gauntlet-no-such-tool-xyz'")
+    assert outcome.results[0].message.startswith(
+        "tool not found on PATH: 'gauntlet-no-such-tool-xyz'"
+    )
     assert outcome.exit_code == 3
 
 
@@ -173,10 +183,23 @@ def test_interrupt_keeps_finished_and_kills_tools(tmp_path):
 
 def test_run_cleans_previous_results_but_keeps_history(tmp_path):
     reports = tmp_path / "reports"
-    for name in ["a/old.txt", "gone/old.txt", "allure-results/x.json", "coverage-data/.coverage.1", "allure-report/index.html"]:
+    for name in [
+        "a/old.txt",
+        "gone/old.txt",
+        "allure-results/x.json",
+        "coverage-data/.coverage.1",
+        "allure-report/index.html",
+    ]:
         (reports / name).parent.mkdir(parents=True, exist_ok=True)
         (reports / name).write_text("old", encoding="utf-8")
-    for name in ["summary.json", "summary.md", "gauntlet.sarif", "junit.xml", "allure-history.jsonl", "notes.txt"]:
+    for name in [
+        "summary.json",
+        "summary.md",
+        "gauntlet.sarif",
+        "junit.xml",
+        "allure-history.jsonl",
+        "notes.txt",
+    ]:
         (reports / name).write_text("old", encoding="utf-8")
 
     stages = fake_stages.registry(FakeStage("a"), FakeStage("gone"))
@@ -219,7 +242,9 @@ def test_cycle_is_reported(tmp_path):
 def test_exit_code_mapping(tmp_path, statuses, interrupted, expected):
     results = [StageResult(f"s{index}", status) for index, status in enumerate(statuses)]
     settings = config.RunSettings(root=tmp_path, reports_dir=tmp_path / "reports", run_id="r")
-    outcome = RunOutcome(settings, results, [result.name for result in results], interrupted=interrupted)
+    outcome = RunOutcome(
+        settings, results, [result.name for result in results], interrupted=interrupted
+    )
     assert outcome.exit_code == expected
 
 

@@ -7,7 +7,7 @@ findings, such as a coverage total), ``error`` or ``skipped`` with the message.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 from pathlib import Path
 
 from gauntlet.pipeline import RunOutcome
@@ -95,7 +95,8 @@ def describe(finding: Finding) -> str:
     severity = finding.severity.value
     if finding.tool_severity and finding.tool_severity.lower() != severity:
         severity += f" ({finding.tool_severity})"
-    text = f"[{severity}] {finding.tool} {finding.rule_id} at {where(finding) or 'unknown location'}: {finding.message}"
+    location = where(finding) or "unknown location"
+    text = f"[{severity}] {finding.tool} {finding.rule_id} at {location}: {finding.message}"
     if finding.help_url:
         text += f" ({finding.help_url})"
     return text

@@ -22,22 +22,59 @@ def outcome(tmp_path, monkeypatch) -> RunOutcome:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     reports = tmp_path / "reports"
     reports.mkdir()
-    settings = RunSettings(root=tmp_path, reports_dir=reports, run_id="20261204T000000-abcdef12", paths=("pkg",))
+    settings = RunSettings(
+        root=tmp_path, reports_dir=reports, run_id="20261204T000000-abcdef12", paths=("pkg",)
+    )
 
     lint_findings = [
-        fake_stages.make_finding("lint", 0, tool="pylint", rule_id="E0602", column=5, help_url="https://pylint.readthedocs.io/"),
-        fake_stages.make_finding("lint", 1, tool="pylint", rule_id="C0114", severity=Severity.LOW, gating=False),
-        fake_stages.make_finding("lint", 2, tool="pylint", rule_id="E0602", path="dir with space/m.py"),
+        fake_stages.make_finding(
+            "lint",
+            0,
+            tool="pylint",
+            rule_id="E0602",
+            column=5,
+            help_url="https://pylint.readthedocs.io/",
+        ),
+        fake_stages.make_finding(
+            "lint", 1, tool="pylint", rule_id="C0114", severity=Severity.LOW, gating=False
+        ),
+        fake_stages.make_finding(
+            "lint", 2, tool="pylint", rule_id="E0602", path="dir with space/m.py"
+        ),
     ]
     dast_findings = [
         fake_stages.make_finding(
-            "dast", 0, tool="sqlmap", rule_id="sqli-boolean", severity=Severity.CRITICAL, path=None, line=None,
-            target="http://127.0.0.1:8000/notes?q=1", parameter="q", message="q is injectable | boolean-based",
+            "dast",
+            0,
+            tool="sqlmap",
+            rule_id="sqli-boolean",
+            severity=Severity.CRITICAL,
+            path=None,
+            line=None,
+            target="http://127.0.0.1:8000/notes?q=1",
+            parameter="q",
+            message="q is injectable | boolean-based",
         ),
     ]
     image_findings = [
-        fake_stages.make_finding("image", 0, tool="trivy", rule_id="CVE-2026-0001", path="Dockerfile", line=None, tool_severity="HIGH"),
-        fake_stages.make_finding("image", 1, tool="hadolint", rule_id="DL3008", severity=Severity.MEDIUM, path="Dockerfile", line=3),
+        fake_stages.make_finding(
+            "image",
+            0,
+            tool="trivy",
+            rule_id="CVE-2026-0001",
+            path="Dockerfile",
+            line=None,
+            tool_severity="HIGH",
+        ),
+        fake_stages.make_finding(
+            "image",
+            1,
+            tool="hadolint",
+            rule_id="DL3008",
+            severity=Severity.MEDIUM,
+            path="Dockerfile",
+            line=3,
+        ),
     ]
     results = [
         StageResult("format", Status.PASSED, duration_s=1.25),
@@ -48,6 +85,8 @@ def outcome(tmp_path, monkeypatch) -> RunOutcome:
         StageResult("dast", Status.FAILED, dast_findings, 4.0, "1 injectable parameter"),
     ]
     (reports / "lint").mkdir()
-    (reports / "lint" / "lint.log").write_text("".join(f"line {index}\n" for index in range(30)), encoding="utf-8")
+    (reports / "lint" / "lint.log").write_text(
+        "".join(f"line {index}\n" for index in range(30)), encoding="utf-8"
+    )
     selected = [result.name for result in results]
     return RunOutcome(settings, results, selected, duration_s=12.0)

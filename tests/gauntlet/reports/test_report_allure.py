@@ -17,9 +17,21 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 def record_allure_results(results_dir: Path, tmp_path: Path) -> None:
     """Run a passing and a failing test under allure-pytest, writing real Allure results."""
     test_file = tmp_path / "test_sample.py"
-    test_file.write_text("def test_passes():\n    assert True\n\n\ndef test_fails():\n    assert 1 == 2\n", encoding="utf-8")
+    test_file.write_text(
+        "def test_passes():\n    assert True\n\n\ndef test_fails():\n    assert 1 == 2\n",
+        encoding="utf-8",
+    )
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--alluredir={results_dir}", str(test_file)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--alluredir={results_dir}",
+            str(test_file),
+        ],
         cwd=tmp_path,
         capture_output=True,
         check=False,
@@ -30,7 +42,9 @@ def record_allure_results(results_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_single_file_report_from_real_results(outcome, tmp_path):
     cli_path = REPO_ROOT / "node_modules" / ".bin" / "allure"
-    assert cli_path.is_file(), "the pinned Allure CLI is missing: run `npm ci` in the repository root"
+    assert (
+        cli_path.is_file()
+    ), "the pinned Allure CLI is missing: run `npm ci` in the repository root"
     (outcome.settings.root / "node_modules").symlink_to(REPO_ROOT / "node_modules")
     record_allure_results(outcome.settings.allure_results_dir, tmp_path)
 
@@ -39,7 +53,9 @@ def test_single_file_report_from_real_results(outcome, tmp_path):
     assert outcome.warnings == []
     assert index == report_dir / "index.html"
     assert index.stat().st_size > 100_000
-    assert sorted(path.name for path in report_dir.iterdir() if path.suffix in (".js", ".css")) == []
+    assert (
+        sorted(path.name for path in report_dir.iterdir() if path.suffix in (".js", ".css")) == []
+    )
     assert (outcome.settings.reports_dir / "allure-history.jsonl").is_file()
 
 
@@ -50,7 +66,9 @@ def test_missing_cli_is_a_warning(outcome, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     assert allure.write(outcome) is None
     assert len(outcome.warnings) == 1
-    assert outcome.warnings[0].startswith("Allure report not generated: the Allure CLI was not found; run `npm ci`")
+    assert outcome.warnings[0].startswith(
+        "Allure report not generated: the Allure CLI was not found; run `npm ci`"
+    )
 
 
 def test_no_results_means_no_report(outcome):
@@ -67,4 +85,6 @@ def test_failing_cli_is_a_warning(outcome, tmp_path):
     fake_cli.write_text("#!/bin/sh\necho broken >&2\nexit 4\n", encoding="utf-8")
     os.chmod(fake_cli, 0o755)
     assert allure.write(outcome) is None
-    assert outcome.warnings == [f"Allure report not generated: allure exited 4; see {outcome.settings.reports_dir / 'allure.log'}"]
+    assert outcome.warnings == [
+        f"Allure report not generated: allure exited 4; see {outcome.settings.reports_dir / 'allure.log'}"
+    ]

@@ -52,7 +52,10 @@ def test_passed_stage_without_findings_has_empty_run(outcome):
 def test_error_stage_reports_failed_execution(outcome):
     invocation = runs_by_id(written(outcome))["gauntlet/unit/unit/"]["invocations"][0]
     assert invocation["executionSuccessful"] is False
-    assert invocation["toolExecutionNotifications"][0]["message"]["text"] == "pytest collected no tests"
+    assert (
+        invocation["toolExecutionNotifications"][0]["message"]["text"]
+        == "pytest collected no tests"
+    )
 
 
 def test_file_finding_location_and_level(outcome):
@@ -69,7 +72,10 @@ def test_file_finding_location_and_level(outcome):
 
 def test_path_is_uri_encoded(outcome):
     run = runs_by_id(written(outcome))["gauntlet/lint/pylint/"]
-    assert run["results"][2]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "dir%20with%20space/m.py"
+    assert (
+        run["results"][2]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        == "dir%20with%20space/m.py"
+    )
 
 
 def test_rules_are_unique_with_help_uri(outcome):
@@ -96,7 +102,15 @@ def test_url_finding_uses_logical_location(outcome):
     result = runs_by_id(written(outcome))["gauntlet/dast/sqlmap/"]["results"][0]
     assert result["level"] == "error"
     assert result["locations"] == [
-        {"logicalLocations": [{"name": "q", "fullyQualifiedName": "http://127.0.0.1:8000/notes?q=1 q", "kind": "parameter"}]}
+        {
+            "logicalLocations": [
+                {
+                    "name": "q",
+                    "fullyQualifiedName": "http://127.0.0.1:8000/notes?q=1 q",
+                    "kind": "parameter",
+                }
+            ]
+        }
     ]
     assert result["properties"]["target"] == "http://127.0.0.1:8000/notes?q=1"
     assert result["properties"]["parameter"] == "q"

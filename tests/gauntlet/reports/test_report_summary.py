@@ -22,7 +22,9 @@ def test_live_progress_redraws_status_line():
     progress = summary.Progress(stream, live=True)
     progress.stage_started("unit")
     progress.tick({"unit": 0.0})
-    progress.stage_finished(StageResult("unit", Status.FAILED, duration_s=2.0, message="1 test failed"))
+    progress.stage_finished(
+        StageResult("unit", Status.FAILED, duration_s=2.0, message="1 test failed")
+    )
     text = stream.getvalue()
     assert text.startswith("running: unit ")
     assert text.endswith("\r\x1b[2Kunit: failed (2.0 s)\n")
