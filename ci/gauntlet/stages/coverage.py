@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from gauntlet import process
 from gauntlet.errors import StageError, UsageError
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
 
@@ -103,10 +105,8 @@ class CoverageStage(Stage):
 
         combined = ctx.out_dir / COMBINED_FILE
         combine(ctx, combined, data_files)
-        below = text_report(ctx, combined, options)
-        totals = read_totals(write_report(ctx, combined, "json", "-o", ctx.out_dir / JSON_REPORT))
-        write_report(ctx, combined, "xml", "-o", ctx.out_dir / XML_REPORT)
-        write_report(ctx, combined, "html", "-d", ctx.out_dir / HTML_DIR)
+        below = write_reports(ctx, combined, options)
+        totals = read_totals(ctx.out_dir / JSON_REPORT)
 
         details = {
             "total": totals.percent,
@@ -144,36 +144,80 @@ def combine(ctx: StageContext, combined: Path, data_files: list[Path]) -> None:
         )
 
 
-def text_report(ctx: StageContext, combined: Path, options: CoverageOptions) -> bool:
-    """Write the text report and return True when the total is below the threshold."""
+def write_reports(ctx: StageContext, combined: Path, options: CoverageOptions) -> bool:
+    """Write the text, JSON, XML and HTML reports; return True when the total is below the gate.
+
+    The four commands only read the combined data file, so they run at once. Each one logs to a
+    file of its own, and those logs are appended to the stage log in command order afterwards.
+    """
+    commands = {
+        "report": text_report_argv(combined, options),
+        "json": report_argv("json", combined, "-o", ctx.out_dir / JSON_REPORT),
+        "xml": report_argv("xml", combined, "-o", ctx.out_dir / XML_REPORT),
+        "html": report_argv("html", combined, "-d", ctx.out_dir / HTML_DIR),
+    }
+    completed = run_concurrently(ctx, commands)
+
+    report = completed["report"]
+    (ctx.out_dir / TEXT_REPORT).write_text(report.stdout, encoding="utf-8")
+    if report.returncode not in (EXIT_OK, EXIT_BELOW_THRESHOLD):
+        raise StageError(
+            f"coverage report failed (exit {report.returncode}): "
+            f"{last_line(report.stderr or report.stdout)}"
+        )
+
+    outputs = {"json": JSON_REPORT, "xml": XML_REPORT, "html": HTML_DIR}
+    for kind, output in outputs.items():
+        result = completed[kind]
+        if result.returncode != EXIT_OK or not (ctx.out_dir / output).exists():
+            raise StageError(
+                f"coverage {kind} failed (exit {result.returncode}): "
+                f"{last_line(result.stderr or result.stdout)}"
+            )
+    return report.returncode == EXIT_BELOW_THRESHOLD
+
+
+def text_report_argv(combined: Path, options: CoverageOptions) -> list[str]:
+    """Return the ``coverage report`` command line, which carries the gate."""
     argv = ["coverage", "report", f"--data-file={combined}", f"--fail-under={options.fail_under:g}"]
     if options.show_missing:
         argv.append("--show-missing")
     if options.skip_covered:
         argv.append("--skip-covered")
-
-    completed = ctx.run_tool(argv)
-    (ctx.out_dir / TEXT_REPORT).write_text(completed.stdout, encoding="utf-8")
-    if completed.returncode not in (EXIT_OK, EXIT_BELOW_THRESHOLD):
-        raise StageError(
-            f"coverage report failed (exit {completed.returncode}): "
-            f"{last_line(completed.stderr or completed.stdout)}"
-        )
-    return completed.returncode == EXIT_BELOW_THRESHOLD
+    return argv
 
 
-def write_report(
-    ctx: StageContext, combined: Path, kind: str, output_flag: str, output: Path
-) -> Path:
-    """Run ``coverage json``, ``xml`` or ``html`` into ``output`` and return that path."""
-    argv = ["coverage", kind, f"--data-file={combined}", "--fail-under=0", output_flag, str(output)]
-    completed = ctx.run_tool(argv)
-    if completed.returncode != EXIT_OK or not output.exists():
-        raise StageError(
-            f"coverage {kind} failed (exit {completed.returncode}): "
-            f"{last_line(completed.stderr or completed.stdout)}"
-        )
-    return output
+def report_argv(kind: str, combined: Path, output_flag: str, output: Path) -> list[str]:
+    """Return the command line of ``coverage json``, ``xml`` or ``html`` into ``output``."""
+    return ["coverage", kind, f"--data-file={combined}", "--fail-under=0", output_flag, str(output)]
+
+
+def run_concurrently(
+    ctx: StageContext, commands: dict[str, list[str]]
+) -> dict[str, process.ProcessResult]:
+    """Run the commands at once under the stage's deadline and return their results by key.
+
+    Raises the first command's StageError (tool not found, timeout, cancel) after all ended.
+    """
+    part_logs = {key: ctx.out_dir / f".{key}.log.part" for key in commands}
+    try:
+        with ThreadPoolExecutor(max_workers=len(commands)) as pool:
+            futures = {
+                key: pool.submit(replace(ctx, log_path=part_logs[key]).run_tool, argv)
+                for key, argv in commands.items()
+            }
+        return {key: future.result() for key, future in futures.items()}
+    finally:
+        append_logs(ctx.log_path, list(part_logs.values()))
+
+
+def append_logs(log_path: Path, part_logs: list[Path]) -> None:
+    """Append each part log to the stage log and delete it."""
+    with open(log_path, "a", encoding="utf-8") as log_file:
+        for part in part_logs:
+            if part.is_file():
+                log_file.write(part.read_text(encoding="utf-8"))
+                part.unlink()
 
 
 def read_totals(json_path: Path) -> CoverageTotals:

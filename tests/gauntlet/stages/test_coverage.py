@@ -7,6 +7,7 @@ import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -124,43 +125,49 @@ def run_coverage(root: Path, fail_under: float) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def passing_run(measured_repo) -> tuple:
-    """Return the result, totals and report paths of one coverage run at the exact total."""
+def passing_run(measured_repo) -> SimpleNamespace:
+    """Return the result and what it left on disk, of one coverage run at the exact total."""
     result, ctx = run_coverage(measured_repo, 75.0)
-    totals = coverage.read_totals(ctx.out_dir / "coverage.json")
-    reports = {
-        "xml": (ctx.out_dir / "coverage.xml").is_file(),
-        "html": (ctx.out_dir / "html" / "index.html").is_file(),
-    }
-    return result, totals, reports
+    return SimpleNamespace(
+        result=result,
+        totals=coverage.read_totals(ctx.out_dir / "coverage.json"),
+        xml=(ctx.out_dir / "coverage.xml").is_file(),
+        html=(ctx.out_dir / "html" / "index.html").is_file(),
+        log=ctx.log_path.read_text(encoding="utf-8"),
+        part_logs=list(ctx.out_dir.glob("*.part")),
+    )
 
 
 @pytest.mark.slow
 def test_run_passes_at_total(passing_run):
-    result, _, reports = passing_run
-
-    assert result.status is Status.PASSED
-    assert result.details["total"] == 75.0
-    assert reports["xml"]
-    assert reports["html"]
+    assert passing_run.result.status is Status.PASSED
+    assert passing_run.result.details["total"] == 75.0
+    assert passing_run.xml
+    assert passing_run.html
 
 
 @pytest.mark.slow
 def test_run_counts_subprocess_lines(passing_run):
-    _, totals, _ = passing_run
-
     # calc/__main__.py runs only in the subprocess that a unit test starts.
-    assert totals.files["calc/__main__.py"]["percent"] == 100.0
+    assert passing_run.totals.files["calc/__main__.py"]["percent"] == 100.0
 
 
 @pytest.mark.slow
 def test_run_combines_unit_and_bdd(passing_run):
-    result, totals, _ = passing_run
+    data_files = passing_run.result.details["data_files"]
 
     # add() is covered by pytest, multiply() and subtract() by behave, unused() by no test.
-    assert totals.files["calc/__init__.py"]["missing_lines"] == [20, 21, 22]
-    assert any(name.startswith(".coverage.unit") for name in result.details["data_files"])
-    assert any(name.startswith(".coverage.bdd.") for name in result.details["data_files"])
+    assert passing_run.totals.files["calc/__init__.py"]["missing_lines"] == [20, 21, 22]
+    assert any(name.startswith(".coverage.unit") for name in data_files)
+    assert any(name.startswith(".coverage.bdd.") for name in data_files)
+
+
+@pytest.mark.slow
+def test_run_logs_commands_in_order(passing_run):
+    commands = [line.split()[2] for line in passing_run.log.splitlines() if line.startswith("$ ")]
+
+    assert commands == ["combine", "report", "json", "xml", "html"]
+    assert passing_run.part_logs == []
 
 
 @pytest.mark.slow
@@ -174,7 +181,7 @@ def test_run_fails_above_total(measured_repo):
 
 @pytest.mark.slow
 def test_run_keeps_data_files(measured_repo, passing_run):
-    first, _, _ = passing_run
+    first = passing_run.result
 
     second, _ = run_coverage(measured_repo, 75.0)
 
