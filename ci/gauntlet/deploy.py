@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 STATE_DIR_ENV = "GAUNTLET_STATE_DIR"  # overrides where process records are kept
 TOKEN_ENV = "GAUNTLET_DEPLOYMENT"  # set in every deployed process's environment
+TOKEN_HEX_CHARS = 12  # random part of a deployment token, after "<run id>-"
 LABEL_DEPLOYMENT = "io.ci-gauntlet.deployment"  # the container's own token
 
 LOG_TAIL_LINES = 20
@@ -117,6 +118,22 @@ def clean_leftovers(run_id: str | None = None) -> Leftovers:
     _clean_containers(run_id, leftovers)
     _clean_processes(run_id, leftovers)
     return leftovers
+
+
+def live_processes(run_id: str | None = None) -> list[int]:
+    """Return the PIDs of live processes deployed by the kit (by ``run_id`` when given)."""
+    run_part = re.escape(_safe_run_id(run_id)) if run_id else ".+"
+    token = re.compile(f"{TOKEN_ENV}={run_part}-[0-9a-f]{{{TOKEN_HEX_CHARS}}}".encode())
+    return _environ_matches(lambda variable: token.fullmatch(variable) is not None)
+
+
+def live_containers(run_id: str | None = None) -> list[str]:
+    """Return the ids of kit-labelled containers (by ``run_id`` when given), running or not."""
+    argv = ["docker", "ps", "-aq", "--filter", f"label={_label_filter(run_id)}"]
+    listing = _docker(argv, Path(os.devnull))
+    if listing.returncode != 0:
+        raise StageError(f"docker ps failed: {_tail(listing.stderr, 1)}")
+    return listing.stdout.split()
 
 
 class ProcessDeployment:
@@ -358,7 +375,7 @@ class ContainerDeployment:
         status, _, code = result.stdout.strip().partition(" ")
         if result.returncode != 0 or status in ("running", "created", "restarting"):
             return None
-        return f"container {self.name} of image {self.image} is {status} with exit code {code}"
+        return f"container {self.name} of image {self.image} stopped ({status}, exit code {code})"
 
     def _log_tail(self) -> str:
         result = _docker(
@@ -518,23 +535,14 @@ def _append_log(log_path: Path, argv: list[str], result: _DockerResult) -> None:
 
 
 def _clean_containers(run_id: str | None, leftovers: Leftovers) -> None:
-    scratch_log = Path(os.devnull)
-    label = (
-        f"{engine.LABEL_RUN}={run_id}" if run_id else f"{engine.LABEL_KIT}={engine.KIT_LABEL_VALUE}"
-    )
     try:
-        listing = _docker(["docker", "ps", "-aq", "--filter", f"label={label}"], scratch_log)
+        ids = live_containers(run_id)
     except StageError as exc:
         leftovers.problems.append(f"containers not checked: {exc}")
         return
-    if listing.returncode != 0:
-        leftovers.problems.append(f"containers not checked: {_tail(listing.stderr, 1)}")
-        return
-
-    ids = listing.stdout.split()
     if not ids:
         return
-    removal = _docker(["docker", "rm", "-f", *ids], scratch_log)
+    removal = _docker(["docker", "rm", "-f", *ids], Path(os.devnull))
     if removal.returncode != 0:
         leftovers.problems.append(f"docker rm -f failed: {_tail(removal.stderr, 1)}")
     leftovers.containers.extend(ids)
@@ -572,8 +580,16 @@ def _kill_token_holders(token: str) -> list[int]:
 
 
 def _token_holders(token: str) -> list[int]:
-    needle = f"{TOKEN_ENV}={token}".encode()
-    holders = []
+    variable = f"{TOKEN_ENV}={token}".encode()
+    return _environ_matches(lambda candidate: candidate == variable)
+
+
+def _environ_matches(matches: Callable[[bytes], bool]) -> list[int]:
+    """Return the PIDs of live processes with an environment variable for which ``matches``.
+
+    Zombies have an empty environment, so they never match.
+    """
+    pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -581,9 +597,9 @@ def _token_holders(token: str) -> list[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:  # gone, or another user's process
             continue
-        if needle in environ.split(b"\0"):
-            holders.append(int(entry.name))
-    return holders
+        if any(matches(variable) for variable in environ.split(b"\0")):
+            pids.append(int(entry.name))
+    return pids
 
 
 def _signal(pid: int, signum: int) -> None:
@@ -674,8 +690,18 @@ def _shielded(teardown: Callable[[], None]) -> None:
 
 
 def _new_token(run_id: str) -> str:
-    safe_run_id = re.sub(r"[^A-Za-z0-9_.-]", "-", run_id)[:40] or "run"
-    return f"{safe_run_id}-{secrets.token_hex(6)}"
+    return f"{_safe_run_id(run_id)}-{secrets.token_hex(TOKEN_HEX_CHARS // 2)}"
+
+
+def _safe_run_id(run_id: str) -> str:
+    """Return the run id in characters valid in container names and environment values."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", run_id)[:40] or "run"
+
+
+def _label_filter(run_id: str | None) -> str:
+    if run_id:
+        return f"{engine.LABEL_RUN}={run_id}"
+    return f"{engine.LABEL_KIT}={engine.KIT_LABEL_VALUE}"
 
 
 def _tail(text: str, count: int = LOG_TAIL_LINES) -> str:

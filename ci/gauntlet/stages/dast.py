@@ -7,7 +7,8 @@ whatever happens (sqlmap 1.10), so each target's verdict comes from its JSON rep
 
 - injectable: the report lists a ``TECHNIQUES`` entry;
 - clean: no such entry, the output says "all tested parameters do not appear to be
-  injectable", and it has no other ``[CRITICAL]`` or ``[ERROR]`` line;
+  injectable", and it has no ``[ERROR]`` line and no ``[CRITICAL]`` line except those in
+  ``RECOVERED_PROBLEMS``;
 - error: anything else (connection refused, time limit reached, no parameter to test, ...).
 
 Every injectable parameter is a finding; the payloads stay in ``<target>/report.json``.
@@ -40,6 +41,13 @@ RULE_ID = "sql-injection"
 Verdict = Literal["injectable", "clean", "error"]
 
 CLEAN_MARKER = "all tested parameters do not appear to be injectable"
+# [CRITICAL] lines after which sqlmap goes on testing and its verdict still holds.
+RECOVERED_PROBLEMS = (
+    CLEAN_MARKER,
+    # Pages that change with every request (a POST that creates a record): sqlmap retries,
+    # then compares text only.
+    "target URL content appears to be heavily dynamic",
+)
 PROBLEM_LINE = re.compile(r"^\[[\d:]+\] \[(CRITICAL|ERROR)\] (.*)$", re.MULTILINE)
 TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 KILL_MARGIN_S = 30.0  # sqlmap checks its --time-limit only between requests
@@ -87,7 +95,8 @@ class Target:
         default="", metadata=_help("name of the anti-CSRF token field sqlmap refreshes")
     )
     csrf_url: str = field(
-        default="", metadata=_help("path of the page that carries the token; default: path")
+        default="",
+        metadata=_help("path of the page (fetched with GET) that carries the token; default: path"),
     )
     level: int = field(default=2, metadata=_help("sqlmap --level, 1-5"))
     risk: int = field(default=1, metadata=_help("sqlmap --risk, 1-3"))
@@ -423,10 +432,14 @@ def sqlmap_argv(
     if target.query:
         url += "?" + urllib.parse.urlencode(target.query)
 
-    argv = [sqlmap, "-u", url, "--method", target.method]
+    argv = [sqlmap, "-u", url]
     body = _body(target.json, target.form)
     if body is not None:
         argv += ["--data", body.decode("utf-8")]
+    # sqlmap sends an explicit --method on every request to the target URL, the anti-CSRF page
+    # fetch included, so give it only where GET (no body) or POST (with --data) is not implied.
+    if target.method != ("GET" if body is None else "POST"):
+        argv += ["--method", target.method]
     if target.headers:
         argv += ["--headers", "\n".join(f"{k}: {v}" for k, v in target.headers.items())]
     all_cookies = {**cookies, **target.cookies}
@@ -437,6 +450,8 @@ def sqlmap_argv(
     if target.csrf_token:
         argv += ["--csrf-token", target.csrf_token]
         argv += ["--csrf-url", base_url + (target.csrf_url or target.path)]
+        # Without it sqlmap fetches a csrf_url equal to the target URL with the target's method.
+        argv += ["--csrf-method", "GET"]
     if options.dbms:
         argv += [f"--dbms={options.dbms}"]
 
@@ -445,7 +460,11 @@ def sqlmap_argv(
     # --ignore-code=401: a login endpoint that rejects the probe values must not end the scan.
     # --answers: after one injectable parameter, go on testing the others.
     argv += ["--batch", "--flush-session", "--ignore-code=401", "--answers=keep testing=Y"]
-    argv += ["--disable-coloring", "--ignore-proxy"]
+    # --skip-waf: the deployment has no WAF in front; input validation that rejects sqlmap's
+    # WAF probe would otherwise switch it to a random User-Agent and tamper scripts.
+    # --disable-precon: sqlmap opens idle sockets ahead of use; a threaded server such as
+    # gunicorn 27's gthread worker holds a thread up to 5 s on each, stalling parallel targets.
+    argv += ["--disable-coloring", "--ignore-proxy", "--skip-waf", "--disable-precon"]
     argv += [
         "--output-dir",
         str(target_dir / "output"),
@@ -471,10 +490,12 @@ def decide_verdict(output: str, report: dict[str, Any] | None) -> tuple[Verdict,
     if _technique_entries(report):
         return "injectable", ""
 
+    # sqlmap starts progress lines with a carriage return, so lines split on both.
+    output = output.replace("\r", "\n")
     problems = [
         match.group(2)
         for match in PROBLEM_LINE.finditer(output)
-        if not match.group(2).startswith(CLEAN_MARKER)
+        if not match.group(2).startswith(RECOVERED_PROBLEMS)
     ]
     if CLEAN_MARKER in output and not problems:
         return "clean", ""

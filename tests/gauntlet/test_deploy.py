@@ -1,0 +1,337 @@
+"""Tests of gauntlet.deploy: process and container deployments, readiness and leftovers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gauntlet import deploy, engine
+from gauntlet.errors import StageError
+
+# A health endpoint on PORT, and nothing else: enough to exercise readiness and teardown.
+HEALTH_SERVER = textwrap.dedent(
+    """
+    import http.server, os
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    print("serving", flush=True)
+    http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+    """
+)
+TEST_BASE_IMAGE = os.environ.get("GAUNTLET_TEST_BASE_IMAGE", "local/python-base")
+
+
+@pytest.fixture(name="run_id")
+def fixture_run_id(tmp_path, monkeypatch):
+    """Give the test its own run id and state directory, and check it leaves nothing behind."""
+    monkeypatch.setenv(deploy.STATE_DIR_ENV, str(tmp_path / "state"))
+    run_id = f"test-deploy-{uuid.uuid4().hex[:8]}"
+    yield run_id
+
+    assert deploy.live_processes(run_id) == []
+    assert list((tmp_path / "state").glob("*.json")) == []
+    if shutil.which("docker"):
+        assert deploy.live_containers(run_id) == []
+
+
+def process_deployment(tmp_path: Path, run_id: str, command: list[str], **kwargs):
+    return deploy.ProcessDeployment(
+        command, cwd=tmp_path, log_path=tmp_path / "service.log", run_id=run_id, **kwargs
+    )
+
+
+def pid_gone(pid: int) -> bool:
+    """Return True when no live (non-zombie) process has this PID."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def test_process_deployment_yields_healthy_loopback_url(tmp_path, run_id):
+    deployment = process_deployment(tmp_path, run_id, [sys.executable, "-c", HEALTH_SERVER])
+
+    with deployment as base_url:
+        assert base_url.startswith("http://127.0.0.1:")
+        assert deploy.probe(base_url + "/healthz") is None
+        pid = deployment._child.pid  # pylint: disable=protected-access
+        assert deploy.live_processes(run_id) == [pid]
+
+    assert pid_gone(pid)
+
+
+def test_process_deployment_sets_port_and_env(tmp_path, run_id):
+    script = "import os, time; print(os.environ['PORT'], os.environ['MARK'], flush=True); " + (
+        "exec(open('server.py').read())"
+    )
+    (tmp_path / "server.py").write_text(HEALTH_SERVER, encoding="utf-8")
+    deployment = process_deployment(tmp_path, run_id, ["python", "-c", script], env={"MARK": "m1"})
+
+    with deployment as base_url:
+        port = base_url.rsplit(":", 1)[1]
+
+    assert f"{port} m1" in (tmp_path / "service.log").read_text(encoding="utf-8")
+
+
+def test_process_deployment_never_healthy_is_error(tmp_path, run_id):
+    command = [sys.executable, "-c", "print('still starting', flush=True); import time; time.sleep(60)"]
+    deployment = process_deployment(tmp_path, run_id, command, ready_timeout_s=1.0)
+
+    with pytest.raises(StageError) as raised:
+        with deployment:
+            pytest.fail("the block must not run when the service never becomes healthy")
+
+    message = str(raised.value)
+    assert "/healthz did not become healthy within 1 s" in message
+    assert "last error: [Errno 111] Connection refused" in message
+    assert "still starting" in message
+    assert pid_gone(deployment._child.pid)  # pylint: disable=protected-access
+
+
+def test_process_deployment_early_exit_shows_log_tail(tmp_path, run_id):
+    command = [sys.executable, "-c", "import sys; print('bad setting X'); sys.exit(2)"]
+    deployment = process_deployment(tmp_path, run_id, command)
+
+    with pytest.raises(StageError) as raised:
+        with deployment:
+            pass
+
+    assert "exited early with code 2" in str(raised.value)
+    assert "bad setting X" in str(raised.value)
+
+
+def test_process_deployment_unknown_command_is_error(tmp_path, run_id):
+    deployment = process_deployment(tmp_path, run_id, ["no-such-server-command"])
+
+    with pytest.raises(StageError, match="'no-such-server-command' is not on PATH"):
+        with deployment:
+            pass
+
+
+def test_process_deployment_stops_on_keyboard_interrupt(tmp_path, run_id):
+    deployment = process_deployment(tmp_path, run_id, [sys.executable, "-c", HEALTH_SERVER])
+
+    with pytest.raises(KeyboardInterrupt):
+        with deployment:
+            raise KeyboardInterrupt
+
+    assert pid_gone(deployment._child.pid)  # pylint: disable=protected-access
+
+
+def test_process_deployment_cancel_ends_wait(tmp_path, run_id):
+    cancel = threading.Event()
+    cancel.set()
+    command = [sys.executable, "-c", "import time; time.sleep(60)"]
+    deployment = process_deployment(tmp_path, run_id, command, cancel=cancel)
+
+    with pytest.raises(StageError, match="cancelled while waiting"):
+        with deployment:
+            pass
+
+
+def test_process_deployment_kills_grandchildren(tmp_path, run_id):
+    # The server forks a helper that would outlive a plain kill of the server's PID.
+    (tmp_path / "server.py").write_text(HEALTH_SERVER, encoding="utf-8")
+    script = (
+        "import subprocess, sys; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "exec(open('server.py').read())"
+    )
+    deployment = process_deployment(tmp_path, run_id, [sys.executable, "-c", script])
+
+    with deployment:
+        pids = deploy.live_processes(run_id)
+        assert len(pids) == 2
+
+    assert all(pid_gone(pid) for pid in pids)
+
+
+def test_clean_leftovers_kills_recorded_process(tmp_path, run_id):
+    # A deployment whose owner died without tearing down: started, never closed.
+    deployment = process_deployment(tmp_path, run_id, [sys.executable, "-c", HEALTH_SERVER])
+    deployment._start()  # pylint: disable=protected-access
+    pid = deployment._child.pid  # pylint: disable=protected-access
+
+    leftovers = deploy.clean_leftovers(run_id)
+    deployment._child.wait(timeout=10)  # pylint: disable=protected-access
+
+    assert leftovers.pids == [pid]
+    assert pid_gone(pid)
+
+
+def test_clean_leftovers_spares_unrecorded_process(tmp_path, run_id):
+    # A record whose PID now belongs to another process (PID reuse) must not hit that process.
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    record = {"token": f"{run_id}-000000000000", "run_id": run_id, "pid": bystander.pid}
+    deploy._write_record(  # pylint: disable=protected-access
+        deploy.state_dir() / "stale.json", record
+    )
+
+    try:
+        leftovers = deploy.clean_leftovers(run_id)
+        assert leftovers.pids == []
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_clean_leftovers_skips_other_runs(tmp_path, run_id):
+    record = {"token": "other-run-000000000000", "run_id": "other-run"}
+    deploy._write_record(deploy.state_dir() / "other.json", record)  # pylint: disable=protected-access
+
+    deploy.clean_leftovers(run_id)
+
+    assert (deploy.state_dir() / "other.json").exists()
+    (deploy.state_dir() / "other.json").unlink()
+
+
+def test_probe_rejects_non_loopback_url():
+    with pytest.raises(ValueError, match="must be on http://127.0.0.1"):
+        deploy.probe("http://localhost:80/healthz")
+
+
+def test_wait_until_healthy_reports_last_error():
+    port = deploy.free_port()
+
+    failure = deploy.wait_until_healthy(f"http://127.0.0.1:{port}/healthz", 0.5)
+
+    assert failure is not None
+    assert "did not become healthy within 0.5 s" in failure
+    assert "Connection refused" in failure
+
+
+# --- container mode -----------------------------------------------------------------------------
+
+
+def docker_ready() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    result = subprocess.run(
+        ["docker", "image", "inspect", TEST_BASE_IMAGE], capture_output=True, check=False
+    )
+    return result.returncode == 0
+
+
+needs_docker = pytest.mark.skipif(
+    not docker_ready(), reason=f"needs a docker engine and the image {TEST_BASE_IMAGE}"
+)
+
+
+@pytest.fixture(name="health_image", scope="module")
+def fixture_health_image(tmp_path_factory):
+    """Build a tiny image serving the health server on port 8000 (no package installs)."""
+    context = tmp_path_factory.mktemp("health-image")
+    (context / "server.py").write_text(HEALTH_SERVER.replace("127.0.0.1", "0.0.0.0"), "utf-8")
+    (context / "Dockerfile").write_text(
+        f"FROM {TEST_BASE_IMAGE}\nCOPY server.py /server.py\nENV PORT=8000\n"
+        'CMD ["python3", "/server.py"]\n',
+        encoding="utf-8",
+    )
+    tag = f"ci-gauntlet-test/health:{uuid.uuid4().hex[:8]}"
+    labels = ["--label", f"{engine.LABEL_KIT}={engine.KIT_LABEL_VALUE}"]
+    subprocess.run(["docker", "build", "-q", "-t", tag, *labels, str(context)], check=True)
+    yield tag
+    subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@needs_docker
+def test_container_deployment_serves_and_removes(tmp_path, run_id, health_image):
+    deployment = deploy.ContainerDeployment(
+        health_image, log_path=tmp_path / "dast.log", run_id=run_id, env={"MARK": "m1"}
+    )
+
+    with deployment as base_url:
+        assert base_url.startswith("http://127.0.0.1:")
+        assert deploy.probe(base_url + "/healthz") is None
+        assert len(deploy.live_containers(run_id)) == 1
+
+    assert deploy.live_containers(run_id) == []
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@needs_docker
+def test_container_deployment_never_healthy_is_error(tmp_path, run_id, health_image):
+    deployment = deploy.ContainerDeployment(
+        health_image,
+        log_path=tmp_path / "dast.log",
+        run_id=run_id,
+        health_path="/not-there",
+        ready_timeout_s=1.5,
+    )
+
+    with pytest.raises(StageError) as raised:
+        with deployment:
+            pass
+
+    assert "/not-there did not become healthy within 1.5 s" in str(raised.value)
+    assert "last error: HTTP 404" in str(raised.value)
+    assert "serving" in str(raised.value)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@needs_docker
+def test_container_deployment_early_exit_is_error(tmp_path, run_id, health_image):
+    # PORT=invalid makes the server crash at start, so the container exits.
+    deployment = deploy.ContainerDeployment(
+        health_image,
+        log_path=tmp_path / "dast.log",
+        run_id=run_id,
+        env={"PORT": "invalid"},
+        ready_timeout_s=30.0,
+    )
+
+    with pytest.raises(StageError) as raised:
+        with deployment:
+            pass
+
+    assert "stopped (exited, exit code 1) before" in str(raised.value)
+    assert "ValueError" in str(raised.value)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@needs_docker
+def test_clean_leftovers_removes_labelled_container(run_id):
+    labels = [f"--label={key}={value}" for key, value in engine.kit_labels(run_id).items()]
+    argv = ["docker", "create", *labels, TEST_BASE_IMAGE, "true"]
+    container_id = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+    leftovers = deploy.clean_leftovers(run_id)
+
+    assert leftovers.containers == [container_id[:12]]
+    assert deploy.live_containers(run_id) == []
+
+
+def test_shielded_teardown_survives_interrupt():
+    calls = []
+
+    def teardown():
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        deploy._shielded(teardown)  # pylint: disable=protected-access
+
+    assert len(calls) == 2
