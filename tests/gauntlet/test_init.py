@@ -12,80 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gauntlet import config, init, stages
+from gauntlet import config, detect, init, stages
 from gauntlet.errors import UsageError
 
-FLASK_APP = {
-    "shop/__init__.py": """\
-        from flask import Flask
-
-
-        def create_app():
-            app = Flask(__name__)
-            from . import auth, search
-
-            app.register_blueprint(auth.bp)
-            app.register_blueprint(search.bp)
-            return app
-        """,
-    "shop/db.py": """\
-        import sqlite3
-
-        import click
-
-
-        @click.command("init-db")
-        def init_db_command():
-            sqlite3.connect("shop.sqlite").close()
-        """,
-    "shop/auth.py": """\
-        from flask import Blueprint, request
-
-        from .guards import login_required
-
-        bp = Blueprint("auth", __name__, url_prefix="/auth")
-
-
-        @bp.route("/register", methods=("GET", "POST"))
-        def register():
-            return request.form["username"] + request.form.get("password", "")
-
-
-        @bp.route("/profile", methods=["POST"])
-        @login_required
-        def profile():
-            return request.form["bio"]
-
-
-        @bp.route("/<int:user_id>/rename", methods=["POST"])
-        def rename(user_id):
-            return request.form["name"]
-        """,
-    "shop/search.py": """\
-        from flask import Blueprint, request
-
-        bp = Blueprint("search", __name__)
-
-
-        @bp.route("/")
-        def index():
-            return "shop"
-
-
-        @bp.get("/search")
-        def search():
-            return request.args.get("q", "")
-
-
-        @bp.post("/api/items")
-        def add_item():
-            return request.get_json()["title"]
-        """,
-    "shop/guards.py": """\
-        def login_required(view):
-            return view
-        """,
-}
+FLASK_SHOP = Path(__file__).resolve().parents[1] / "fixtures" / "flask_shop"
 
 
 def write_files(root: Path, files: dict[str, str]) -> None:
@@ -116,18 +46,17 @@ def gauntlet_table(root: Path) -> dict:
         return tomllib.load(handle)["tool"]["gauntlet"]
 
 
+def copy_flask_shop(root: Path) -> Path:
+    """Copy the Flask fixture app to ``root`` and add a tests directory."""
+    shutil.copytree(FLASK_SHOP, root, dirs_exist_ok=True)
+    write_files(root, {"tests/test_shop.py": "def test_nothing():\n    assert True\n"})
+    return root
+
+
 @pytest.fixture(name="flask_repo")
 def fixture_flask_repo(tmp_path: Path) -> Path:
-    """A git repository with a Flask package, tests and a [project] table."""
-    write_files(tmp_path, FLASK_APP)
-    write_files(
-        tmp_path,
-        {
-            "tests/test_shop.py": "def test_nothing():\n    assert True\n",
-            "pyproject.toml": '[project]\nname = "shop"\nversion = "1.0"\n'
-            'dependencies = ["flask"]\n',
-        },
-    )
+    """A git repository (branch trunk) with the Flask fixture app and a [project] table."""
+    copy_flask_shop(tmp_path)
     subprocess.run(["git", "init", "-q", "-b", "trunk", str(tmp_path)], check=True)
     return tmp_path
 
@@ -177,7 +106,7 @@ def test_generated_config_loads(tmp_path: Path, layout: str) -> None:
     if layout == "src":
         write_files(tmp_path, {"src/pkg/__init__.py": "", "test/test_pkg.py": ""})
     if layout == "flask":
-        write_files(tmp_path, {**FLASK_APP, "tests/test_shop.py": ""})
+        copy_flask_shop(tmp_path)
     run_init(tmp_path)
 
     loaded = config.load(tmp_path, stages.all_stages(), env={})
@@ -209,22 +138,6 @@ def test_src_layout_paths_and_test_dir(tmp_path: Path) -> None:
     assert table["unit"]["tests"] == ["test"]
 
 
-def test_venv_directory_is_not_a_package(tmp_path: Path) -> None:
-    write_files(tmp_path, {"env2/pyvenv.cfg": "", "env2/__init__.py": "", "app/__init__.py": ""})
-
-    layout = init.detect_layout(tmp_path)
-
-    assert layout.packages == ("app",)
-
-
-def test_features_dir_needs_feature_files(tmp_path: Path) -> None:
-    write_files(tmp_path, {"pkg/__init__.py": "", "features/steps/steps.py": ""})
-    assert init.detect_layout(tmp_path).features_dir is None
-
-    write_files(tmp_path, {"features/notes.feature": "Feature: notes\n"})
-    assert init.detect_layout(tmp_path).features_dir == "features"
-
-
 def test_features_dir_enables_bdd(tmp_path: Path) -> None:
     write_files(tmp_path, {"pkg/__init__.py": "", "features/notes.feature": "Feature: notes\n"})
     run_init(tmp_path)
@@ -243,36 +156,6 @@ def test_dockerfile_is_configured_without_reason(tmp_path: Path) -> None:
     assert "No Dockerfile" not in text
 
 
-def test_flask_app_found_by_factory(flask_repo: Path) -> None:
-    app = init.detect_layout(flask_repo).app
-
-    assert app is not None
-    assert app.import_name == "shop"
-    assert app.source == "shop/__init__.py"
-    assert app.init_db_command == "init-db"
-    assert app.health_path == "/"
-
-
-def test_flask_routes_become_targets(flask_repo: Path) -> None:
-    app = init.detect_layout(flask_repo).app
-    assert app is not None
-
-    assert set(app.routes) == {
-        init.Route("POST", "/auth/register", "form", ("username", "password")),
-        init.Route("GET", "/search", "query", ("q",)),
-        init.Route("POST", "/api/items", "json", ("title",)),
-    }
-
-
-def test_flask_guarded_and_variable_routes_skipped(flask_repo: Path) -> None:
-    app = init.detect_layout(flask_repo).app
-    assert app is not None
-    skipped = "\n".join(app.skipped_routes)
-
-    assert "POST /auth/profile: decorated with login_required" in skipped
-    assert "POST /auth/<int:user_id>/rename: the path has variable parts" in skipped
-
-
 def test_flask_dast_table(flask_repo: Path) -> None:
     run_init(flask_repo)
     dast = gauntlet_table(flask_repo)["dast"]
@@ -283,42 +166,6 @@ def test_flask_dast_table(flask_repo: Path) -> None:
     assert '--host 127.0.0.1 --port "$PORT"' in dast["command"][2]
     assert dast["dbms"] == "SQLite"
     assert {"method": "GET", "path": "/search", "query": {"q": "gauntlet"}} in dast["targets"]
-
-
-def test_flask_app_module_without_factory(tmp_path: Path) -> None:
-    write_files(
-        tmp_path,
-        {
-            "app.py": """\
-                import flask
-
-                app = flask.Flask(__name__)
-
-
-                @app.route("/items", methods=["POST"])
-                def items():
-                    return flask.request.form["name"]
-                """,
-        },
-    )
-    app = init.detect_layout(tmp_path).app
-
-    assert app is not None
-    assert app.import_name == "app"
-    assert app.init_db_command is None
-    assert init.flask_command(app).startswith("exec python -m flask --app app run ")
-
-
-def test_create_app_without_flask_is_no_app(tmp_path: Path) -> None:
-    write_files(tmp_path, {"pkg/__init__.py": "def create_app():\n    return object()\n"})
-
-    assert init.detect_layout(tmp_path).app is None
-
-
-def test_unparseable_module_is_ignored(tmp_path: Path) -> None:
-    write_files(tmp_path, {"pkg/__init__.py": "from flask import Flask\ndef create_app(:\n"})
-
-    assert init.detect_layout(tmp_path).app is None
 
 
 # --- merging into existing files ----------------------------------------------------------------
@@ -593,3 +440,34 @@ def test_cli_runs_init(flask_repo: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert "+++ b/pyproject.toml" in completed.stdout
+
+
+def test_flask_command_without_init_db() -> None:
+    app = detect.FlaskApp("app", "app.py", None, (), (), "/")
+
+    assert init.flask_command(app) == (
+        'exec python -m flask --app app run --host 127.0.0.1 --port "$PORT"'
+    )
+
+
+def test_password_hashing_target_gets_time_limit(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "app.py": """\
+                from flask import Flask, request
+                from werkzeug.security import check_password_hash
+
+                app = Flask(__name__)
+
+
+                @app.post("/login")
+                def login():
+                    return str(check_password_hash("x", request.form["password"]))
+                """,
+        },
+    )
+    run_init(tmp_path)
+    target = gauntlet_table(tmp_path)["dast"]["targets"][0]
+
+    assert target["time_limit"] == init.SLOW_TARGET_TIME_LIMIT_S
