@@ -92,7 +92,7 @@ def test_login_form_unknown_field_rejected(client, account):
 
 def test_login_form_sql_username_rejected(client, account):
     token = form_token(client)
-    data = {"username": "grace' OR '1'='1", "password": PASSWORD, "csrf_token": token}
+    data = {"username": f"{account}' OR '1'='1", "password": PASSWORD, "csrf_token": token}
     assert client.post("/login", data=data).status_code == 400
 
 
