@@ -310,9 +310,9 @@ def read_sarif_runs(path: Path) -> list[dict[str, Any]]:
 def tool_name(run: dict[str, Any]) -> str:
     """Return the lower-case tool of a SARIF run, usable as a file name.
 
-    ``gauntlet run`` names a run without findings after its stage (``format``), and one with
-    findings after its tool (``black``); both map to the tool, so that a clean run closes the
-    tool's earlier alerts in the same code scanning category.
+    ``gauntlet run`` names a run without findings after its stage (``format``) and one with
+    findings after its tool (``black``). Both map to the tool, so a clean run closes the tool's
+    earlier alerts in the same code scanning category.
     """
     name = str(run.get("tool", {}).get("driver", {}).get("name", "unknown")).lower()
     name = STAGE_TOOLS.get(name, name)
@@ -441,8 +441,8 @@ def merge_junit_files(artifacts: list[Artifact], out_path: Path) -> None:
 def copy_allure_results(artifacts: list[Artifact], out_dir: Path) -> None:
     """Copy every artifact's Allure result files into one folder.
 
-    Allure names result files by UUID, so files of different jobs do not collide; a file that
-    exists already (same name, such as categories.json) is kept from the first artifact.
+    Allure names result files by UUID, so files of different jobs do not collide. A file whose
+    name exists already (such as categories.json) is kept from the first artifact.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     for artifact in artifacts:
