@@ -139,7 +139,7 @@ class Config:
 
 
 class _Invalid(Exception):
-    """A value does not fit its field; ``expected`` says what would."""
+    """Raised when a value does not fit its field; ``expected`` describes the allowed values."""
 
     def __init__(self, expected: str) -> None:
         super().__init__(expected)
@@ -148,7 +148,7 @@ class _Invalid(Exception):
 
 @dataclass(frozen=True)
 class _Origins:
-    """Where each value came from: a key path maps to a label when it was not in the file."""
+    """Source labels, by key path, of the values that did not come from pyproject.toml."""
 
     labels: dict[tuple[Any, ...], str] = field(default_factory=dict)
     texts: dict[tuple[Any, ...], str] = field(default_factory=dict)  # environment variable text

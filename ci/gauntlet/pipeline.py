@@ -7,9 +7,9 @@ Up to ``jobs`` stages run at once, each in a thread of its own; tools run as chi
 the threads mostly wait.
 
 Timeouts: each stage gets a deadline that ``StageContext.run_tool`` enforces on every tool. The
-scheduler also watches it: past the deadline it sets the stage's cancel event, and a stage that is
-still running ``ABANDON_GRACE_S`` later is recorded as ``error`` and left behind (its thread is a
-daemon), so one stuck stage cannot hold up the run.
+scheduler also watches it and sets the stage's cancel event once the deadline passes. A stage still
+running ``ABANDON_GRACE_S`` later is recorded as ``error`` and left behind in its daemon thread, so
+one stuck stage cannot hold up the run.
 
 Cancellation: ``--fail-fast`` sets the cancel event of every running stage after the first
 ``failed`` or ``error`` result; those stages and the ones not started yet end ``skipped``. Ctrl-C
@@ -76,7 +76,7 @@ class Listener(Protocol):
 
 @dataclass
 class RunOutcome:
-    """What a run produced: the results of the stages that finished, in pipeline order."""
+    """The record of one run: the results of the stages that finished, in pipeline order."""
 
     settings: RunSettings
     results: list[StageResult]
@@ -293,7 +293,7 @@ class Pipeline:
         job.thread.start()
 
     def _work(self, job: _Job) -> None:
-        """Run one stage in its thread; never raises."""
+        """Run one stage in its thread and store its result; every Exception becomes an error result."""
         stage = self.stages[job.name]
         try:
             result = stage.run(job.context)

@@ -3,7 +3,7 @@
 The CLI is the npm package ``allure`` pinned in the repository's package.json; it is looked up in
 ``<root>/node_modules/.bin`` first, then on PATH. The kit runs ``allure awesome --single-file``
 with explicit output and history paths, so it needs no config file and honours any reports
-directory; an ``allurerc.mjs`` in the root still sets the report name and labels.
+directory. An ``allurerc.mjs`` in the root, when present, still sets the report name.
 
 A missing CLI or a failed generation is a warning in the summary, never a stage failure: the
 verdicts come from the stages, and the Allure report is a view of the unit and bdd results.

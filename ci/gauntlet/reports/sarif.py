@@ -2,7 +2,7 @@
 
 Each run carries ``automationDetails.id`` = ``gauntlet/<stage>/<tool>/`` so that code scanning keeps
 one category per tool. A stage that ran without findings still gets an empty run (named after the
-stage), which tells code scanning that earlier alerts of that tool are fixed. Findings against a
+stage), from which code scanning marks earlier alerts of that tool as fixed. Findings against a
 file get a physical location relative to ``%SRCROOT%``; findings against a URL get a logical
 location plus the target and parameter in the result's properties. ``partialFingerprints`` holds
 the finding's own fingerprint, which ignores line numbers, so alerts survive code moving.

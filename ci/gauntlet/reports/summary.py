@@ -2,7 +2,7 @@
 
 On a TTY, finished stages are printed as they end and one status line below them shows the
 running stages with their elapsed time, redrawn in place. Elsewhere (CI logs, pipes) each start
-and end is one plain line. Tool output stays in the stage logs; for a failed or errored stage the
+and end is one plain line. Tool output stays in the stage logs. For a failed or errored stage, the
 summary prints the last ``TAIL_LINES`` lines of its log, or its message when the log is empty.
 """
 
