@@ -41,6 +41,7 @@ EXIT_PASSED = 0
 EXIT_FAILED = 1
 
 FAILED_STEP_STATUSES = ("failed", "error")
+ERROR_LINE_PREFIXES = ("HOOK-ERROR", "ConfigError", "ParserError", "Exception")
 SUMMARY_HEADINGS = ("Failing scenarios:", "Errored scenarios:")
 STEP_ERROR_LINE = re.compile(r"^\s+\S.* \.\.\. error in [0-9.]+s$")
 SUMMARY_ENTRY = re.compile(r"^\s+(?P<path>\S+\.feature):(?P<line>\d+)\s+(?P<name>.*?)\s*$")
@@ -99,6 +100,7 @@ class BddStage(Stage):
         check_features_dir(ctx.root, options.features)
 
         json_path = ctx.out_dir / JSON_FILE
+        json_path.unlink(missing_ok=True)  # a report left from an earlier run is no verdict
         ctx.settings.allure_results_dir.mkdir(parents=True, exist_ok=True)
         data_dir = ctx.settings.coverage_data_dir
         remove_data_files(data_dir, DATA_FILE_NAME)
@@ -111,27 +113,28 @@ class BddStage(Stage):
         if completed.returncode not in (EXIT_PASSED, EXIT_FAILED):
             raise StageError(
                 f"behave exited with unexpected code {completed.returncode}: "
-                f"{last_line(completed.stderr or completed.stdout)}"
+                f"{behave_error_line(completed.stdout, completed.stderr)}"
             )
         if not json_path.is_file() or json_path.stat().st_size == 0:
             raise StageError(
-                f"behave wrote no JSON report: {last_line(completed.stderr or completed.stdout)}"
+                f"behave wrote no JSON report: "
+                f"{behave_error_line(completed.stdout, completed.stderr)}"
             )
 
         scenarios = parse_json_report(read_json(json_path), parse_step_errors(completed.stdout))
         findings = build_findings(scenarios, parse_failure_summary(completed.stdout))
         counts = count_statuses(scenarios)
         ran = len(scenarios) - counts.get("skipped", 0) - counts.get("untested", 0)
+        if completed.returncode == EXIT_FAILED and not findings:
+            raise StageError(
+                f"behave exited 1 without a failed scenario or undefined step: "
+                f"{behave_error_line(completed.stdout, completed.stderr)}"
+            )
         if ran == 0 and not findings:
             selection = f" with tags {options.tags!r}" if options.tags else ""
             raise StageError(
                 f"no scenarios ran in {options.features}{selection}; add scenarios or fix "
                 f"[tool.gauntlet.bdd] features and tags"
-            )
-        if completed.returncode == EXIT_FAILED and not findings:
-            raise StageError(
-                f"behave exited 1 but reported no failed scenario or undefined step "
-                f"(a hook error?); see {ctx.log_path}"
             )
 
         details = {"scenarios": len(scenarios), "statuses": counts, "json": str(json_path)}
@@ -386,6 +389,14 @@ def error_summary(text: str | list[str]) -> str:
     if not lines:
         return ""
     return lines[-1] if lines[0].startswith("Traceback") else lines[0]
+
+
+def behave_error_line(stdout: str, stderr: str) -> str:
+    """Return behave's own error line (hook, configuration or parser error), else its last line."""
+    for line in (stdout + "\n" + stderr).splitlines():
+        if line.startswith(ERROR_LINE_PREFIXES):
+            return line.strip()
+    return last_line(stderr or stdout)
 
 
 def last_line(text: str) -> str:

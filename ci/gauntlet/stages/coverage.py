@@ -145,7 +145,7 @@ def combine(ctx: StageContext, combined: Path, data_files: list[Path]) -> None:
 
 
 def write_reports(ctx: StageContext, combined: Path, options: CoverageOptions) -> bool:
-    """Write the text, JSON, XML and HTML reports; return True when the total is below the gate.
+    """Write the text, JSON, XML and HTML reports and return whether the gate tripped.
 
     The four commands only read the combined data file, so they run at once. Each one logs to a
     file of its own, and those logs are appended to the stage log in command order afterwards.

@@ -107,6 +107,7 @@ class UnitStage(Stage):
         check_test_paths(ctx.root, options.tests)
 
         junit_path = ctx.out_dir / JUNIT_FILE
+        junit_path.unlink(missing_ok=True)  # a report left from an earlier run is no verdict
         ctx.settings.allure_results_dir.mkdir(parents=True, exist_ok=True)
         data_dir = ctx.settings.coverage_data_dir
         remove_data_files(data_dir, DATA_FILE_NAME)

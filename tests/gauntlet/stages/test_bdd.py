@@ -262,3 +262,34 @@ def test_run_features_without_steps_is_error(make_context, write_repo, tmp_path)
 
     with pytest.raises(StageError, match="behave wrote no JSON report: ConfigError: No steps"):
         bdd.STAGE.run(ctx)
+
+
+@pytest.mark.slow
+def test_run_before_all_hook_error_is_error(make_context, write_repo, tmp_path):
+    files = tiny_repos.clean_repo()
+    files["features/environment.py"] = (
+        "def before_all(context):\n    raise RuntimeError('before_all failed')\n"
+    )
+    root = write_repo(tmp_path / "repo", files)
+    ctx = make_context(root, BddOptions(cov=False), stage="bdd")
+
+    expected = (
+        "behave exited 1 without a failed scenario or undefined step: HOOK-ERROR in before_all"
+    )
+    with pytest.raises(StageError, match=expected):
+        bdd.STAGE.run(ctx)
+
+
+@pytest.mark.slow
+def test_run_feature_syntax_error_is_error(make_context, write_repo, tmp_path):
+    files = tiny_repos.clean_repo()
+    files["features/broken.feature"] = (
+        "Feature: Broken\n  Scenario: x\n    Given the numbers 1 and 2\nFeature: Second\n"
+    )
+    root = write_repo(tmp_path / "repo", files)
+    ctx = make_context(root, BddOptions(cov=False), stage="bdd")
+
+    with pytest.raises(
+        StageError, match="behave wrote no JSON report: ParserError: Failed to parse"
+    ):
+        bdd.STAGE.run(ctx)

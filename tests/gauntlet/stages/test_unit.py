@@ -250,3 +250,14 @@ def test_run_replaces_stale_coverage_data(make_context, write_repo, tmp_path):
 
     assert not stale.exists()
     assert other_stage.exists()
+
+
+@pytest.mark.slow
+def test_run_without_junit_report_is_error(make_context, write_repo, tmp_path):
+    root = write_repo(tmp_path / "repo", tiny_repos.clean_repo())
+    # A later --junitxml wins in pytest, so the stage's own report path stays empty.
+    options = UnitOptions(cov=False, args=(f"--junitxml={tmp_path / 'elsewhere.xml'}",))
+    ctx = make_context(root, options, stage="unit")
+
+    with pytest.raises(StageError, match="pytest exited 0 but wrote no JUnit XML at"):
+        unit.STAGE.run(ctx)
