@@ -214,6 +214,8 @@ def load(
         stage_configs[name] = load_stage(name, stage, dict(stage_table), top, environ, sources)
 
     check_unknown_environment(environ, stages)
+    for key, source in sources.items():
+        log.debug("config: %s from %s", key, source)
     return Config(
         root=root,
         pyproject=pyproject,

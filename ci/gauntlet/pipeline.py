@@ -183,6 +183,7 @@ class Pipeline:
         self._results: dict[str, StageResult] = {}
         self._running: dict[str, _Job] = {}
         self._fail_fast_tripped = False
+        self._needs: dict[str, list[str]] = {}
 
     def run(self) -> RunOutcome:
         """Run the stages and return their results; Ctrl-C returns the finished ones only."""
@@ -253,16 +254,16 @@ class Pipeline:
 
     def _active_needs(self, name: str) -> list[str]:
         """Return the needs of ``name`` that are selected and enabled in this run."""
-        options = self.config.stages[name].options
-        needs = []
-        for need in self.stages[name].required(options):
-            if need in self.selected and self.config.stages[need].enabled:
-                needs.append(need)
-            else:
-                log.debug(
-                    "%s: need %s is not part of this run; the stage runs without it", name, need
-                )
-        return needs
+        if name not in self._needs:
+            options = self.config.stages[name].options
+            needs = []
+            for need in self.stages[name].required(options):
+                if need in self.selected and self.config.stages[need].enabled:
+                    needs.append(need)
+                else:
+                    log.debug("%s: need %s is not part of this run; it runs without it", name, need)
+            self._needs[name] = needs
+        return self._needs[name]
 
     def _start(self, name: str) -> None:
         stage_config = self.config.stages[name]
@@ -293,7 +294,7 @@ class Pipeline:
         job.thread.start()
 
     def _work(self, job: _Job) -> None:
-        """Run one stage in its thread and store its result; every Exception becomes an error result."""
+        """Run one stage in its thread and store its result; any Exception becomes an error."""
         stage = self.stages[job.name]
         try:
             result = stage.run(job.context)

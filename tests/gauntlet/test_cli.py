@@ -91,6 +91,15 @@ def test_run_prints_table_and_failure_tail(repo, monkeypatch, capsys):
     assert "gauntlet failed in" in out
 
 
+def test_run_fail_fast_flag(repo, monkeypatch):
+    use_stages(monkeypatch, FakeStage("bad", Status.FAILED), FakeStage("slow"))
+    append_config(repo, "jobs = 2\n[tool.gauntlet.slow]\nseconds = 30\n")
+    assert cli.main(["run", "--fail-fast"]) == 1
+    summary = json.loads((repo / "reports" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["stages"][1]["status"] == "skipped"
+    assert summary["stages"][1]["message"] == "cancelled by --fail-fast"
+
+
 def test_run_only_and_skip(repo, monkeypatch):
     use_stages(monkeypatch, FakeStage("a"), FakeStage("b"), FakeStage("c"))
     cli.main(["run", "--only", "a,b", "--only", "c", "--skip", "b"])

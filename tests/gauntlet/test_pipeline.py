@@ -125,6 +125,7 @@ def test_timeout_kills_tool_process_group(tmp_path):
     assert result.message.startswith("timed out after 1 s")
     assert not fake_stages.pid_alive(pid)
     assert by_name(outcome)["other"].status is Status.PASSED
+    assert outcome.log_path("other").read_text(encoding="utf-8") == "other log line\n"
     assert outcome.exit_code == 3
 
 
