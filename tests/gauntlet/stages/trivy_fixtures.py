@@ -55,6 +55,7 @@ ABSENT_PACKAGE_CVE = FixtureCve("CVE-2099-0004", "no-such-package", "1.0-1", "HI
 DB_LAYER_MEDIA_TYPE = "application/vnd.aquasec.trivy.db.layer.v1.tar+gzip"
 DB_CONFIG_MEDIA_TYPE = "application/vnd.aquasec.trivy.config.v1+json"
 OCI_MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+DEBIAN_REGISTRY_PATH = "/usr/bin/docker-registry"  # Debian package docker-registry
 
 # BoltDB on-disk constants (go.etcd.io/bbolt): page header 16 bytes, leaf element 16 bytes.
 PAGE_SIZE = 4096
@@ -245,9 +246,10 @@ class LoopbackRegistry:
 
 def registry_binary() -> str | None:
     """Return the path of Debian's docker-registry binary, or None when it is not installed."""
-    return shutil.which("docker-registry") or (
-        "/usr/bin/docker-registry" if os.access("/usr/bin/docker-registry", os.X_OK) else None
-    )
+    found = shutil.which("docker-registry")
+    if found is None and os.access(DEBIAN_REGISTRY_PATH, os.X_OK):
+        found = DEBIAN_REGISTRY_PATH  # PATH may lack /usr/bin in a trimmed CI environment
+    return found
 
 
 def start_registry(work_dir: Path, wait_s: float = 15.0) -> LoopbackRegistry:
@@ -267,11 +269,14 @@ def start_registry(work_dir: Path, wait_s: float = 15.0) -> LoopbackRegistry:
         f"http:\n  addr: 127.0.0.1:{port}\n",
         encoding="utf-8",
     )
-    log = open(work_dir / "registry.log", "wb")  # pylint: disable=consider-using-with
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
-        [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    log.close()
+    with open(work_dir / "registry.log", "wb") as log:
+        # The child keeps its own copy of the log descriptor after this block closes ours.
+        process = subprocess.Popen(  # noqa: S603  pylint: disable=consider-using-with
+            [binary, "serve", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     registry = LoopbackRegistry(process, port)
 
     end = time.monotonic() + wait_s
@@ -292,7 +297,7 @@ def start_registry(work_dir: Path, wait_s: float = 15.0) -> LoopbackRegistry:
 def push_db(
     registry: LoopbackRegistry, db_dir: Path, repository: str = "trivy-db", tag: str = "2"
 ) -> str:
-    """Push the DB in ``db_dir`` as Trivy's OCI artifact; return the reference for --db-repository."""
+    """Push the DB in ``db_dir`` as Trivy's OCI artifact; return its --db-repository value."""
     layer = db_layer(db_dir)
     config = b"{}"
     base = f"http://{registry.address}/v2/{repository}"
