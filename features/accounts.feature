@@ -8,15 +8,15 @@ Feature: Accounts
     Then "alice" is logged in
     And the session cookie cannot be read by scripts or sent from other sites
 
-  Scenario: A wrong password is refused
+  Scenario: A wrong password is rejected
     Given "alice" has an account
     When "alice" logs in with a wrong password
-    Then the request is refused as unauthenticated
+    Then the request is rejected as unauthenticated
 
   Scenario: A username cannot be registered twice
     Given "alice" has an account
     When another visitor registers the same username as "alice"
-    Then the request is refused as a conflict
+    Then the request is rejected as a conflict
 
   Scenario: Logging out ends the session
     Given "alice" is logged in with a new account
@@ -28,7 +28,7 @@ Feature: Accounts
     When "alice" logs in through the web form
     Then "alice" lands on the page of her notes
 
-  Scenario: The web form refuses a submission without its anti-forgery token
+  Scenario: The web form rejects a submission without its anti-forgery token
     Given "alice" has an account
     When a page on another site submits the login form for "alice" without the token
     Then the request is rejected as invalid

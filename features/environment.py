@@ -76,7 +76,7 @@ def free_loopback_port():
 
 
 def wait_until_healthy(context):
-    """Poll /healthz until it answers 200; raise with the server's log when it never does."""
+    """Poll /healthz until it returns 200; raise with the server's log if it never does."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if context.server.poll() is not None:
@@ -91,7 +91,7 @@ def wait_until_healthy(context):
     stop_process_group(context.server)
     log_tail = context.server_log.read_text(encoding="utf-8", errors="replace")[-2000:]
     raise RuntimeError(
-        f"sample_app did not answer {context.base_url}/healthz within {STARTUP_TIMEOUT_S:.0f} s "
+        f"sample_app did not respond at {context.base_url}/healthz within {STARTUP_TIMEOUT_S:.0f} s "
         f"(exit code {context.server.returncode}); server log:\n{log_tail}"
     )
 

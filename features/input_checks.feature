@@ -21,6 +21,6 @@ Feature: Input checks
       | a search with a page size of 1000         |
       | a search with an unknown parameter        |
 
-  Scenario: An oversized note is refused
+  Scenario: An oversized note is rejected
     When "alice" writes a note larger than the allowed request size
-    Then the request is refused as too large
+    Then the request is rejected as too large

@@ -42,7 +42,7 @@ def login():
 
 @blueprint.post("/logout")
 def logout():
-    """POST /api/logout: end the session (if any) and answer 204."""
+    """POST /api/logout: end the session (if any) and return 204."""
     if auth.current_user() is not None:
         audit_event("logout", "success")
     auth.end_session()
@@ -109,7 +109,7 @@ def read_json_object() -> dict:
 
 
 def find_own_note(note_id: int) -> dict:
-    """Return the caller's note, or answer 404 when it is missing or someone else's.
+    """Return the caller's note; abort with 404 when it is missing or someone else's.
 
     Someone else's note gets the same 404 as a missing one, so ids of other users' notes cannot
     be probed, and the attempt is audited as an authorization denial.

@@ -64,7 +64,7 @@ def current_user():
 
 
 def login_required(view):
-    """Answer 401 unless a logged-in account makes the request."""
+    """Reject the request with 401 unless an account is logged in."""
 
     @functools.wraps(view)
     def guarded(*args, **kwargs):

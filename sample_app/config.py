@@ -16,7 +16,7 @@ MAX_WORKERS = 32
 
 
 class ConfigError(ValueError):
-    """An environment variable holds a value the app cannot use."""
+    """An environment variable contains a value the app cannot use."""
 
 
 # One field per environment variable reads better here than nested groups of settings.

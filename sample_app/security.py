@@ -46,7 +46,7 @@ def add_security_headers(response):
 
 
 def reject_oversized_body():
-    """Answer 413 before the view runs when the body is above the limit.
+    """Reject a body above the limit with 413 before the view runs.
 
     A body sent without Content-Length (chunked) is read here, up to the limit, because Werkzeug
     3.1 cuts such a body at MAX_CONTENT_LENGTH without an error when it reads all of it.
@@ -57,8 +57,9 @@ def reject_oversized_body():
             raise RequestEntityTooLarge()
         return
 
-    # The server sets wsgi.input_terminated when the input ends at the body's end (chunked).
-    if not request.environ.get("wsgi.input_terminated"):
+    # A server that ends wsgi.input at the end of the body sets wsgi.input_terminated (gunicorn
+    # does on every request). Without it, Werkzeug reads no body of unknown length at all.
+    if "wsgi.input_terminated" not in request.environ:
         return
 
     # get_data caches the body, so the view and form parsing read this copy.
@@ -82,7 +83,7 @@ def handle_http_error(error: HTTPException):
 
 
 def handle_unexpected_error(error: Exception):
-    """Log an unhandled exception with its traceback, and answer a generic 500."""
+    """Log an unhandled exception with its traceback, and return a generic 500."""
     current_app.logger.error(
         "unhandled %s on %s %r", type(error).__name__, request.method, request.path, exc_info=error
     )
@@ -90,7 +91,7 @@ def handle_unexpected_error(error: Exception):
 
 
 def handle_validation_error(error: ValidationError):
-    """Audit which field failed and why, and answer a generic 400."""
+    """Audit which field failed and why, and return a generic 400."""
     audit_event("validation", "rejected", field=error.field, reason=error.reason)
     return error_response(400)
 

@@ -68,8 +68,8 @@ def step_write_oversized(context, name):
     write_note(context, name, "big", OVERSIZED_TEXT)
 
 
-@then("the request is refused as too large")
-def step_refused_too_large(context):
+@then("the request is rejected as too large")
+def step_rejected_too_large(context):
     assert_status(context.response, 413)
 
 

@@ -131,8 +131,8 @@ def step_cookie_flags(context):
     assert "SameSite=Strict" in cookie, cookie
 
 
-@then("the request is refused as unauthenticated")
-def step_refused_unauthenticated(context):
+@then("the request is rejected as unauthenticated")
+def step_rejected_unauthenticated(context):
     assert_status(context.response, 401)
 
 
@@ -142,8 +142,8 @@ def step_register_same_name(context, name):
     context.response = requests.post(url(context, "/api/register"), json=credentials, timeout=10)
 
 
-@then("the request is refused as a conflict")
-def step_refused_conflict(context):
+@then("the request is rejected as a conflict")
+def step_rejected_conflict(context):
     assert_status(context.response, 409)
 
 

@@ -102,13 +102,13 @@ def test_note_update_by_owner(connection, owners):
     assert (updated["title"], updated["body"]) == ("new", "new body")
 
 
-def test_note_update_by_other_user_refused(connection, owners):
+def test_note_update_by_other_user_rejected(connection, owners):
     note = db.create_note(connection, owners[0], "old", "")
     assert db.update_note(connection, note["id"], owners[1], "new", "") is None
     assert db.find_note(connection, note["id"])["title"] == "old"
 
 
-def test_note_delete_by_other_user_refused(connection, owners):
+def test_note_delete_by_other_user_rejected(connection, owners):
     note = db.create_note(connection, owners[0], "keep", "")
     assert db.delete_note(connection, note["id"], owners[1]) is False
     assert db.find_note(connection, note["id"]) is not None

@@ -68,7 +68,7 @@ def test_module_answers_healthz_on_port(tmp_path):
 
 
 def wait_for_health(url, deadline_s):
-    """Poll ``url`` until it answers, returning its status; fail after ``deadline_s`` seconds."""
+    """Poll ``url`` until it responds, returning its status; fail after ``deadline_s`` seconds."""
     give_up = time.monotonic() + deadline_s
     while True:
         try:
