@@ -101,7 +101,9 @@ class CoverageStage(Stage):
         data_dir = ctx.settings.coverage_data_dir
         data_files = find_data_files(data_dir)
         if not data_files:
-            raise StageError(f"no coverage data in {data_dir}; run the unit and bdd stages first")
+            raise StageError(
+                f"no coverage data in {data_dir}; run the unit and bdd stages first, with cov on"
+            )
 
         combined = ctx.out_dir / COMBINED_FILE
         combine(ctx, combined, data_files)
