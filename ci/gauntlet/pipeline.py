@@ -212,7 +212,11 @@ class Pipeline:
         return outcome
 
     def _schedule_until_done(self) -> None:
-        pending = list(self.selected)
+        # Stages that others wait for start first, since they sit on the longest chain of needs.
+        order = {name: index for index, name in enumerate(self.selected)}
+        pending = sorted(
+            self.selected, key=lambda name: (-self._dependent_count(name), order[name])
+        )
         while pending or self._running:
             self._wake.clear()
             self._collect_finished()
@@ -264,6 +268,18 @@ class Pipeline:
                     log.debug("%s: need %s is not part of this run; it runs without it", name, need)
             self._needs[name] = needs
         return self._needs[name]
+
+    def _dependent_count(self, name: str) -> int:
+        """Return how many selected stages need ``name``, directly or through other stages."""
+        dependents = set()
+        frontier = [name]
+        while frontier:
+            current = frontier.pop()
+            for other in self.selected:
+                if current in self._active_needs(other) and other not in dependents:
+                    dependents.add(other)
+                    frontier.append(other)
+        return len(dependents)
 
     def _start(self, name: str) -> None:
         stage_config = self.config.stages[name]

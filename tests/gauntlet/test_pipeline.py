@@ -54,6 +54,13 @@ def test_one_job_runs_stages_one_at_a_time(tmp_path):
     assert results["b"].details["started"] >= results["a"].details["ended"]
 
 
+def test_stage_with_dependents_starts_first(tmp_path):
+    stages = fake_stages.registry(FakeStage("a"), FakeStage("b"), FakeStage("c", needs=("b",)))
+    results = by_name(run(tmp_path, stages, "jobs = 1\n"))
+    assert results["a"].details["started"] >= results["b"].details["ended"]
+    assert results["c"].details["started"] >= results["b"].details["ended"]
+
+
 def test_unselected_need_is_ignored(tmp_path):
     stages = fake_stages.registry(FakeStage("a"), FakeStage("c", needs=("a",)))
     outcome = run(tmp_path, stages, selected=["c"])

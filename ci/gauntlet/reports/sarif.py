@@ -142,6 +142,8 @@ def physical_location(finding: Finding) -> dict[str, Any]:
     return location
 
 
+# NOTE: code scanning anchors alerts to files in the repository, so a result with only a logical
+# location (a URL target) may not show as an alert unless its stage also sets Finding.path.
 def logical_location(finding: Finding) -> dict[str, Any]:
     name = finding.parameter or finding.target or ""
     qualified = f"{finding.target} {finding.parameter}" if finding.parameter else finding.target
