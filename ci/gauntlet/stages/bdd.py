@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from gauntlet import process
 from gauntlet.errors import StageError
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
 
@@ -41,7 +42,9 @@ EXIT_PASSED = 0
 EXIT_FAILED = 1
 
 FAILED_STEP_STATUSES = ("failed", "error")
-ERROR_LINE_PREFIXES = ("HOOK-ERROR", "ConfigError", "ParserError", "Exception")
+# behave's own error lines: "HOOK-ERROR in ...", "ConfigError: ...", "ParserError: ...", and an
+# exception raised while it imports the step modules ("ModuleNotFoundError: ...").
+ERROR_LINE = re.compile(r"^(HOOK-ERROR|[A-Z]\w*(Error|Exception)\b)")
 SUMMARY_HEADINGS = ("Failing scenarios:", "Errored scenarios:")
 STEP_ERROR_LINE = re.compile(r"^\s+\S.* \.\.\. error in [0-9.]+s$")
 SUMMARY_ENTRY = re.compile(r"^\s+(?P<path>\S+\.feature):(?P<line>\d+)\s+(?P<name>.*?)\s*$")
@@ -109,20 +112,21 @@ class BddStage(Stage):
         env = {"COVERAGE_FILE": str(data_dir / DATA_FILE_NAME)}
         completed = ctx.run_tool(argv, env=env)
         (ctx.out_dir / TEXT_FILE).write_text(completed.stdout, encoding="utf-8")
-
-        if completed.returncode not in (EXIT_PASSED, EXIT_FAILED):
-            raise StageError(
-                f"behave exited with unexpected code {completed.returncode}: "
-                f"{behave_error_line(completed.stdout, completed.stderr)}"
-            )
-        if not json_path.is_file() or json_path.stat().st_size == 0:
-            raise StageError(
-                f"behave wrote no JSON report: "
-                f"{behave_error_line(completed.stdout, completed.stderr)}"
-            )
+        check_completed(completed, json_path)
 
         scenarios = parse_json_report(read_json(json_path), parse_step_errors(completed.stdout))
         findings = build_findings(scenarios, parse_failure_summary(completed.stdout))
+        return self.verdict(options, completed, scenarios, findings, json_path)
+
+    def verdict(
+        self,
+        options: BddOptions,
+        completed: process.ProcessResult,
+        scenarios: list[ScenarioOutcome],
+        findings: list[Finding],
+        json_path: Path,
+    ) -> StageResult:
+        """Decide the result; a run without findings that exited 1 or ran nothing is an error."""
         counts = count_statuses(scenarios)
         ran = len(scenarios) - counts.get("skipped", 0) - counts.get("untested", 0)
         if completed.returncode == EXIT_FAILED and not findings:
@@ -142,6 +146,19 @@ class BddStage(Stage):
             message = f"{describe_findings(findings)} in {ran} scenarios"
             return self.result(Status.FAILED, findings, message, **details)
         return self.result(Status.PASSED, [], f"{ran} scenarios passed", **details)
+
+
+def check_completed(completed: process.ProcessResult, json_path: Path) -> None:
+    """Raise StageError for an exit code other than 0 or 1, or a missing JSON report."""
+    if completed.returncode not in (EXIT_PASSED, EXIT_FAILED):
+        raise StageError(
+            f"behave exited with unexpected code {completed.returncode}: "
+            f"{behave_error_line(completed.stdout, completed.stderr)}"
+        )
+    if not json_path.is_file() or json_path.stat().st_size == 0:
+        raise StageError(
+            f"behave wrote no JSON report: {behave_error_line(completed.stdout, completed.stderr)}"
+        )
 
 
 def check_features_dir(root: Path, features: str) -> None:
@@ -394,7 +411,7 @@ def error_summary(text: str | list[str]) -> str:
 def behave_error_line(stdout: str, stderr: str) -> str:
     """Return behave's own error line (hook, configuration or parser error), else its last line."""
     for line in (stdout + "\n" + stderr).splitlines():
-        if line.startswith(ERROR_LINE_PREFIXES):
+        if ERROR_LINE.match(line):
             return line.strip()
     return last_line(stderr or stdout)
 

@@ -139,7 +139,10 @@ class UnitStage(Stage):
         if findings:
             message = f"{len(findings)} of {report.tests} tests failed or errored"
             return self.result(Status.FAILED, findings, message, **details)
-        return self.result(Status.PASSED, [], f"{report.tests} tests passed", **details)
+        message = f"{report.tests - report.skipped} tests passed"
+        if report.skipped:
+            message += f", {report.skipped} skipped"
+        return self.result(Status.PASSED, [], message, **details)
 
 
 def check_test_paths(root: Path, tests: tuple[str, ...]) -> None:

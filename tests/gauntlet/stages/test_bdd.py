@@ -293,3 +293,31 @@ def test_run_feature_syntax_error_is_error(make_context, write_repo, tmp_path):
         StageError, match="behave wrote no JSON report: ParserError: Failed to parse"
     ):
         bdd.STAGE.run(ctx)
+
+
+@pytest.mark.slow
+def test_run_step_import_error_is_error(make_context, write_repo, tmp_path):
+    files = tiny_repos.clean_repo()
+    files["features/steps/broken_steps.py"] = "import no_such_module\n"
+    root = write_repo(tmp_path / "repo", files)
+    ctx = make_context(root, BddOptions(cov=False), stage="bdd")
+
+    expected = "behave wrote no JSON report: ModuleNotFoundError: No module named 'no_such_module'"
+    with pytest.raises(StageError, match=expected):
+        bdd.STAGE.run(ctx)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "stderr", "expected"),
+    [
+        (
+            "USING RUNNER: x\nHOOK-ERROR in before_all: E\n",
+            "ABORTED",
+            "HOOK-ERROR in before_all: E",
+        ),
+        ("ConfigError: No feature files in 'x'\n", "", "ConfigError: No feature files in 'x'"),
+        ("", "some\nlast words\n", "last words"),
+    ],
+)
+def test_behave_error_line_picks_error(stdout, stderr, expected):
+    assert bdd.behave_error_line(stdout, stderr) == expected
