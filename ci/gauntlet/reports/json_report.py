@@ -3,10 +3,12 @@
 Top-level keys: ``exit_code``, ``interrupted``, ``run_id``, ``started_at`` (ISO 8601, UTC),
 ``duration_s``, ``gauntlet_version``, ``stages`` (one object per finished stage, in pipeline
 order), ``unfinished`` (selected stages without a result after Ctrl-C), ``warnings`` and
-``findings`` (every finding of every stage, each with its ``stage``). A stage object has ``name``,
-``status``, ``findings`` (the count), ``gating_findings``, ``by_severity`` (gating findings per
-severity), ``duration_s``, ``message``, ``log`` (relative to the reports directory) and
-``details`` (the stage's own figures).
+``findings`` (every finding of every stage, each with its ``stage`` and ``gating`` flag).
+
+A stage object has ``name``, ``status``, ``findings`` (the count of gating findings, as in the
+terminal table), ``findings_total`` (also those below the gate), ``by_severity`` (gating
+findings per severity), ``duration_s``, ``message``, ``log`` (relative to the reports
+directory) and ``details`` (the stage's own figures).
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ def stage_entry(outcome: RunOutcome, result: StageResult) -> dict[str, Any]:
     return {
         "name": result.name,
         "status": result.status.value,
-        "findings": len(result.findings),
-        "gating_findings": len(gating),
+        "findings": len(gating),
+        "findings_total": len(result.findings),
         "by_severity": by_severity,
         "duration_s": round(result.duration_s, 3),
         "message": result.message,

@@ -66,8 +66,11 @@ def describe(result: StageResult) -> str:
     """Return "failed (3 findings, 2.1 s)" style text for one stage."""
     parts = []
     gating = len(result.gating_findings)
+    below = len(result.findings) - gating
     if result.status in (Status.PASSED, Status.FAILED) and result.findings:
         parts.append(f"{gating} finding{'s' if gating != 1 else ''}")
+    if below:
+        parts.append(f"{below} below the gate")
     if result.status is not Status.SKIPPED:
         parts.append(f"{result.duration_s:.1f} s")
     text = result.status.value

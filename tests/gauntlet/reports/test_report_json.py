@@ -33,8 +33,8 @@ def test_stage_entry(outcome):
     assert lint == {
         "name": "lint",
         "status": "failed",
-        "findings": 3,
-        "gating_findings": 2,
+        "findings": 2,
+        "findings_total": 3,
         "by_severity": {"critical": 0, "high": 2, "medium": 0, "low": 0, "info": 0},
         "duration_s": 2.5,
         "message": "2 messages in fail_on (E, F)",

@@ -35,6 +35,10 @@ def test_skipped_stage_line_gives_reason():
     assert summary.describe(result) == "skipped: needs unit, which ended error"
 
 
+def test_line_counts_findings_below_gate(outcome):
+    assert summary.describe(outcome.results[1]) == "failed (2 findings, 1 below the gate, 2.5 s)"
+
+
 def test_table_rows(outcome):
     rows = [line.split() for line in summary.render_table(outcome).splitlines()]
     assert rows[0] == ["stage", "verdict", "findings", "duration"]
