@@ -275,6 +275,8 @@ def parse_step_errors(stdout: str) -> list[str]:
     The plain formatter prints ``<step> ... error in <seconds>s``, then the traceback, then a
     blank line; the traceback's last line is ``<ExceptionType>: <message>``.
     """
+    # NOTE: steps are matched to these lines by order only. An extra formatter that the args
+    # option sends to stdout prints each step twice and shifts the messages (not the verdicts).
     errors = []
     lines = stdout.splitlines()
     for index, line in enumerate(lines):
