@@ -173,6 +173,7 @@ class ProcessDeployment:
         self._run_id = run_id
         self._child: subprocess.Popen | None = None
         self._torn_down = False
+        self._teardown_lock = threading.RLock()  # the stage thread and atexit may both close
 
     def __enter__(self) -> str:
         _register_active(self)
@@ -189,9 +190,11 @@ class ProcessDeployment:
 
     def close(self) -> None:
         """Tear the deployment down; safe to call more than once, and from any thread."""
-        _shielded(self._teardown)
+        with self._teardown_lock:
+            _shielded(self._teardown)
 
     def _start(self) -> None:
+        _raise_if_cancelled(self.cancel, " ".join(self.command))
         port = free_port()
         self.base_url = f"http://{LOOPBACK}:{port}"
         argv, env = self._child_argv_env(port)
@@ -300,7 +303,11 @@ class ContainerDeployment:
         self.name = "gauntlet-" + _new_token(run_id)
         self.base_url = ""
         self._started = False
+        # Set once `docker run` has returned: a teardown from another thread (atexit) waits for
+        # it, because a container still being created cannot be removed yet.
+        self._run_returned = threading.Event()
         self._torn_down = False
+        self._teardown_lock = threading.RLock()  # the stage thread and atexit may both close
         self._polls = 0
 
     def __enter__(self) -> str:
@@ -318,7 +325,8 @@ class ContainerDeployment:
 
     def close(self) -> None:
         """Remove the container; safe to call more than once, and from any thread."""
-        _shielded(self._teardown)
+        with self._teardown_lock:
+            _shielded(self._teardown)
 
     def _start(self) -> None:
         argv = ["docker", "run", "-d", "--init", "--name", self.name]
@@ -330,8 +338,12 @@ class ContainerDeployment:
             argv += ["-e", f"{key}={value}"]
         argv.append(self.image)
 
+        _raise_if_cancelled(self.cancel, self.image)
         self._started = True
-        result = _docker(argv, self.log_path)
+        try:
+            result = _docker(argv, self.log_path)
+        finally:
+            self._run_returned.set()
         if result.returncode != 0:
             raise StageError(
                 f"docker run of image {self.image} failed (exit {result.returncode}): "
@@ -387,6 +399,7 @@ class ContainerDeployment:
         if self._torn_down:
             return
         if self._started:
+            self._run_returned.wait(DOCKER_TIMEOUT_S)
             result = _docker(["docker", "rm", "-f", self.name], self.log_path)
             if result.returncode != 0 and "No such container" not in result.stderr:
                 log.warning("could not remove container %s: %s", self.name, _tail(result.stderr, 1))
@@ -674,6 +687,11 @@ def _close_active() -> None:
         open_deployments = list(_active)
     for deployment in open_deployments:
         deployment.close()
+
+
+def _raise_if_cancelled(cancel: threading.Event | None, what: str) -> None:
+    if cancel is not None and cancel.is_set():
+        raise StageError(f"cancelled before starting {what}")
 
 
 def _shielded(teardown: Callable[[], None]) -> None:

@@ -134,13 +134,13 @@ def test_process_deployment_stops_on_keyboard_interrupt(tmp_path, run_id):
     assert pid_gone(deployment._child.pid)  # pylint: disable=protected-access
 
 
-def test_process_deployment_cancel_ends_wait(tmp_path, run_id):
+def test_process_deployment_cancelled_never_starts(tmp_path, run_id):
     cancel = threading.Event()
     cancel.set()
     command = [sys.executable, "-c", "import time; time.sleep(60)"]
     deployment = process_deployment(tmp_path, run_id, command, cancel=cancel)
 
-    with pytest.raises(StageError, match="cancelled while waiting"):
+    with pytest.raises(StageError, match="cancelled before starting"):
         with deployment:
             pass
 

@@ -98,10 +98,12 @@ class Target:
         default="",
         metadata=_help("path of the page (fetched with GET) that carries the token; default: path"),
     )
-    level: int = field(default=2, metadata=_help("sqlmap --level, 1-5"))
-    risk: int = field(default=1, metadata=_help("sqlmap --risk, 1-3"))
+    level: int = field(default=2, metadata={"help": "sqlmap --level, 1-5", "min": 1, "max": 5})
+    risk: int = field(default=1, metadata={"help": "sqlmap --risk, 1-3", "min": 1, "max": 3})
     technique: str = field(default="BEUST", metadata=_help("sqlmap --technique letters (BEUSTQ)"))
-    time_limit: float = field(default=120.0, metadata=_help("sqlmap --time-limit in seconds"))
+    time_limit: float = field(
+        default=120.0, metadata={"help": "sqlmap --time-limit in seconds", "gt": 0}
+    )
 
     def __post_init__(self) -> None:
         key = f"dast.targets[{self.name or self.path}]"
@@ -162,10 +164,12 @@ class DastOptions:
         default_factory=dict,
         metadata=_help("environment of the service; {out_dir} expands to the stage's folder"),
     )
-    container_port: int = field(default=8000, metadata=_help("port the container listens on"))
+    container_port: int = field(
+        default=8000, metadata={"help": "port the container listens on", "min": 1, "max": 65535}
+    )
     health_path: str = field(default="/healthz", metadata=_help("path that answers 2xx when up"))
     ready_timeout: float = field(
-        default=60.0, metadata=_help("seconds to wait for the health path")
+        default=60.0, metadata={"help": "seconds to wait for the health path", "gt": 0}
     )
     login: LoginOptions = field(default_factory=LoginOptions)
     targets: tuple[Target, ...] = ()

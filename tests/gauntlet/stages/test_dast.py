@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -466,3 +467,21 @@ def test_container_mode_scans_twin_image(tmp_path, run_id, twin_image):
     assert result.status == Status.FAILED
     assert [finding.parameter for finding in result.findings] == ["GET:q"]
 
+
+
+# --- interrupts --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_interrupted_runs_leave_nothing_behind():
+    # 20 runs of `gauntlet run --only dast`, each sent SIGINT within 2.5 s of its start: during
+    # start-up, the deployment's health wait, the login or the first sqlmap requests.
+    script = REPO_ROOT / "benchmarks" / "dast_interrupts.py"
+    argv = [sys.executable, str(script), "--runs", "20", "--max-delay", "2.5", "--seed", "4"]
+
+    completed = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+
+    assert "leftover processes: 0" in completed.stdout, completed.stdout
+    assert "leftover containers: 0" in completed.stdout, completed.stdout
+    assert "hung runs: 0" in completed.stdout, completed.stdout
+    assert completed.returncode == 0, completed.stderr

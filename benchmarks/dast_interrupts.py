@@ -1,0 +1,191 @@
+"""Interrupt ``gauntlet run --only dast`` at random moments and count what it leaves behind.
+
+Each run starts ``python -m gauntlet run --only dast`` on a scratch repository whose dast stage
+deploys the sample app (as a local process, or as a container with ``--deploy container``) and
+scans it with sqlmap, then sends SIGINT after a random delay, as Ctrl-C in a terminal would.
+Once gauntlet has exited, the script counts sample-app and sqlmap processes (every process whose
+environment or command line mentions the scratch directory) and kit-labelled containers that
+were not there before. It prints one line per run and the totals, and exits 1 when anything
+was left behind.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/dast_interrupts.py --runs 20
+    .venv/bin/python benchmarks/dast_interrupts.py --runs 20 --deploy container
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import tomlkit
+
+ROOT = Path(__file__).resolve().parent.parent
+KIT_LABEL = "io.ci-gauntlet.kit=ci-gauntlet"
+EXIT_WAIT_S = 60.0  # gauntlet must be gone this long after SIGINT, else the run counts as hung
+DEMO_USER = "scanner"
+DEMO_PASSWORD = "scan-only-password-1"
+TARGETS = [
+    {"name": "notes-search", "path": "/api/notes", "query": {"q": "welcome"}, "params": ["q"]},
+    {
+        "name": "notes-create",
+        "method": "POST",
+        "path": "/api/notes",
+        "json": {"title": "scan", "body": "scan body"},
+        "params": ["title", "body"],
+    },
+    {
+        "name": "login-form",
+        "method": "POST",
+        "path": "/login",
+        "form": {"username": DEMO_USER, "password": "wrong-password", "csrf_token": "unset"},
+        "params": ["username"],
+        "csrf_token": "csrf_token",
+    },
+]
+
+
+def write_repository(work: Path, deploy: str, image: str) -> Path:
+    """Write a scratch repository whose dast stage scans the sample app; return its root."""
+    root = work / "repo"
+    root.mkdir()
+    env = {
+        "SAMPLE_APP_INSECURE_COOKIES": "1",
+        "SAMPLE_APP_DEMO_USER": DEMO_USER,
+        "SAMPLE_APP_DEMO_PASSWORD": DEMO_PASSWORD,
+    }
+    if deploy == "process":
+        # The sample app is imported from this checkout; its database goes to the stage's folder.
+        env.update({"PYTHONPATH": str(ROOT), "SAMPLE_APP_DB": "{out_dir}/app.sqlite3"})
+
+    dast = {
+        "deploy": deploy,
+        "image": image,
+        "command": ["python", "-m", "sample_app"],
+        "dbms": "SQLite",
+        "env": env,
+        "login": {
+            "path": "/api/login",
+            "json": {"username": DEMO_USER, "password": DEMO_PASSWORD},
+        },
+        "targets": TARGETS,
+    }
+    config = {"tool": {"gauntlet": {"paths": ["."], "dast": dast}}}
+    (root / "pyproject.toml").write_text(tomlkit.dumps(config), encoding="utf-8")
+    return root
+
+
+def build_image(base_image: str) -> str:
+    """Build the sample app's image once and return its tag."""
+    tag = "ci-gauntlet-bench/sample-app:interrupts"
+    argv = ["docker", "build", "-q", "--build-arg", f"BASE_IMAGE={base_image}", "-t", tag]
+    subprocess.run([*argv, str(ROOT / "sample_app")], check=True, capture_output=True)
+    return tag
+
+
+def kit_containers() -> set[str]:
+    """Return the ids of every container labelled by the kit, or an empty set without docker."""
+    argv = ["docker", "ps", "-aq", "--filter", f"label={KIT_LABEL}"]
+    try:
+        listing = subprocess.run(argv, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        return set()
+    return set(listing.stdout.split())
+
+
+def processes_mentioning(marker: str) -> list[int]:
+    """Return PIDs of live processes whose environment or command line contains ``marker``."""
+    needle = marker.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            text = (entry / "environ").read_bytes() + (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in text:
+            found.append(int(entry.name))
+    return found
+
+
+def interrupted_run(root: Path, reports: Path, delay_s: float) -> tuple[int | None, float]:
+    """Start gauntlet, SIGINT it after ``delay_s``; return its exit code (None: hung) and time."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    argv = [sys.executable, "-m", "gauntlet", "run", "-C", str(root), "--only", "dast"]
+    argv += ["--reports", str(reports)]
+    started = time.monotonic()
+    child = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(delay_s)
+    child.send_signal(signal.SIGINT)
+    try:
+        code = child.wait(timeout=EXIT_WAIT_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+        code = None
+    return code, time.monotonic() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=20, help="interrupted runs (default 20)")
+    parser.add_argument(
+        "--max-delay", type=float, default=3.0, help="latest SIGINT, in seconds after start"
+    )
+    parser.add_argument("--deploy", choices=("process", "container"), default="process")
+    parser.add_argument(
+        "--base-image",
+        default=os.environ.get("GAUNTLET_TEST_BASE_IMAGE", "python:3.12-slim"),
+        help="BASE_IMAGE for the sample app's image (container mode)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="random seed for the delays")
+    args = parser.parse_args()
+
+    rng = random.Random(args.seed)
+    image = build_image(args.base_image) if args.deploy == "container" else ""
+    containers_before = kit_containers()
+    leftover_processes = leftover_containers = hung = 0
+
+    with tempfile.TemporaryDirectory(prefix="gauntlet-interrupts-") as scratch:
+        work = Path(scratch)
+        root = write_repository(work, args.deploy, image)
+        for number in range(1, args.runs + 1):
+            delay = rng.uniform(0.05, args.max_delay)
+            code, duration = interrupted_run(root, work / f"reports-{number}", delay)
+
+            processes = processes_mentioning(scratch)
+            containers = kit_containers() - containers_before
+            leftover_processes += len(processes)
+            leftover_containers += len(containers)
+            hung += code is None
+            print(
+                f"run {number:2d}: SIGINT after {delay:4.2f} s, exit {code}, "
+                f"{duration:4.1f} s, leftover processes {len(processes)}, "
+                f"leftover containers {len(containers)}",
+                flush=True,
+            )
+            for pid in processes:
+                os.kill(pid, signal.SIGKILL)
+            for container in containers:
+                subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+
+    print(f"leftover processes: {leftover_processes}")
+    print(f"leftover containers: {leftover_containers}")
+    print(f"hung runs: {hung}")
+    return 1 if leftover_processes or leftover_containers or hung else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
