@@ -190,8 +190,14 @@ class Pipeline:
         outcome = RunOutcome(self.settings, [], list(self.selected))
         started = time.monotonic()
         self._check_for_cycles()
-        clean_previous_results(self.settings.reports_dir, list(self.stages))
-        self.settings.reports_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            clean_previous_results(self.settings.reports_dir, list(self.stages))
+            self.settings.reports_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GauntletError(
+                f"cannot prepare the reports directory {self.settings.reports_dir}: {exc.strerror}; "
+                f"check its permissions or set another one with --reports"
+            ) from None
         log.debug(
             "run %s: stages %s, %d jobs",
             self.settings.run_id,
@@ -284,9 +290,14 @@ class Pipeline:
     def _start(self, name: str) -> None:
         stage_config = self.config.stages[name]
         out_dir = self.settings.reports_dir / name
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        out_dir.mkdir(parents=True)
+        try:
+            if out_dir.exists():
+                shutil.rmtree(out_dir)
+            out_dir.mkdir(parents=True)
+        except OSError as exc:
+            message = f"cannot prepare {out_dir}: {exc.strerror}"
+            self._finish(StageResult(name, Status.ERROR, message=message))
+            return
 
         started = time.monotonic()
         context = StageContext(

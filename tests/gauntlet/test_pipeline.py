@@ -216,6 +216,13 @@ def test_run_cleans_previous_results_but_keeps_history(tmp_path):
     assert remaining == ["a", "a/a.log", "allure-history.jsonl", "notes.txt"]
 
 
+def test_reports_path_that_is_a_file(tmp_path):
+    (tmp_path / "reports").write_text("not a directory", encoding="utf-8")
+    with pytest.raises(GauntletError) as caught:
+        run(tmp_path, fake_stages.registry(FakeStage("a")))
+    assert str(caught.value).startswith(f"cannot prepare the reports directory {tmp_path / 'reports'}:")
+
+
 def test_select_stages_keeps_pipeline_order():
     stages = fake_stages.registry(FakeStage("a"), FakeStage("b"), FakeStage("c"))
     assert pipeline.select_stages(stages, only=["c", "a"]) == ["a", "c"]
