@@ -11,8 +11,8 @@ scheduler also watches it and sets the stage's cancel event once the deadline pa
 running ``ABANDON_GRACE_S`` later is recorded as ``error`` and left behind in its daemon thread, so
 one stuck stage cannot hold up the run.
 
-Cancellation: ``--fail-fast`` sets the cancel event of every running stage after the first
-``failed`` or ``error`` result; those stages and the ones not started yet end ``skipped``. Ctrl-C
+Cancellation: after the first ``failed`` or ``error`` result, ``--fail-fast`` sets the cancel
+event of every running stage. Those stages and the ones not started yet end ``skipped``. Ctrl-C
 (KeyboardInterrupt in the main thread, which the CLI also raises on SIGTERM) cancels everything,
 kills every live process group and returns only the stages that had finished.
 """

@@ -1,11 +1,13 @@
 """gauntlet.sarif: SARIF 2.1.0 with one run per stage and tool, for code scanning.
 
-Each run carries ``automationDetails.id`` = ``gauntlet/<stage>/<tool>/`` so that code scanning keeps
-one category per tool. A stage that ran without findings still gets an empty run (named after the
-stage), from which code scanning marks earlier alerts of that tool as fixed. Findings against a
-file get a physical location relative to ``%SRCROOT%``; findings against a URL get a logical
-location plus the target and parameter in the result's properties. ``partialFingerprints`` holds
-the finding's own fingerprint, which ignores line numbers, so alerts survive code moving.
+Each run carries ``automationDetails.id`` = ``gauntlet/<stage>/<tool>/`` so that code scanning
+keeps one category per tool. A stage that ran without findings still gets an empty run (named
+after the stage), from which code scanning marks earlier alerts of that tool as fixed.
+
+Findings against a file get a physical location relative to ``%SRCROOT%``. Findings against a URL
+get a logical location, and the target and parameter go into the result's properties.
+``partialFingerprints`` holds the finding's own fingerprint, which ignores line numbers, so alerts
+survive code moving.
 
 Levels: critical and high are ``error``, medium is ``warning``, low and info are ``note``.
 """
