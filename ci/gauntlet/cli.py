@@ -242,7 +242,8 @@ def command_setup(args: argparse.Namespace) -> int:
         )  # noqa: S603,S607 - a packaged script
         if completed.returncode != 0:
             raise GauntletError(
-                f"{name} failed with exit code {completed.returncode}; the output above shows the cause"
+                f"{name} failed with exit code {completed.returncode}; "
+                f"the output above shows the cause"
             )
     return EXIT_PASSED
 

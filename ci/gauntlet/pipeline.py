@@ -195,8 +195,8 @@ class Pipeline:
             self.settings.reports_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise GauntletError(
-                f"cannot prepare the reports directory {self.settings.reports_dir}: {exc.strerror}; "
-                f"check its permissions or set another one with --reports"
+                f"cannot prepare the reports directory {self.settings.reports_dir}: "
+                f"{exc.strerror}; check its permissions or set another one with --reports"
             ) from None
         log.debug(
             "run %s: stages %s, %d jobs",
