@@ -20,8 +20,10 @@ Feature: Accounts
 
   Scenario: Logging out ends the session
     Given "alice" is logged in with a new account
+    And someone has copied the session cookie of "alice"
     When "alice" logs out
     Then "alice" can no longer list notes
+    And the copied session cookie no longer works
 
   Scenario: Logging in through the web form
     Given "alice" has an account

@@ -35,7 +35,7 @@ def login():
         audit_event("login", "failure", username=username)
         abort(401)
 
-    auth.start_session(user)
+    auth.start_session(db.get_connection(), user)
     audit_event("login", "success", username=user["username"])
     return jsonify(id=user["id"], username=user["username"])
 
@@ -45,7 +45,7 @@ def logout():
     """POST /api/logout: end the session (if any) and return 204."""
     if auth.current_user() is not None:
         audit_event("logout", "success")
-    auth.end_session()
+    auth.end_session(db.get_connection())
     return "", 204
 
 

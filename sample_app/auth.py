@@ -1,15 +1,18 @@
 """Accounts and sessions: registration, login, logout and the login-required guard.
 
-Sessions are Flask's signed cookies holding the user id. The cookie is HttpOnly, SameSite=Strict
-and Secure (unless SAMPLE_APP_INSECURE_COOKIES=1), and expires after ``SESSION_LIFETIME``.
-NOTE: a signed-cookie session cannot be revoked on the server, so a copy taken before logout stays
-valid until it expires.
+A login stores a random session token in Flask's signed session cookie and the token's SHA-256
+in the database, so logout revokes the session on the server, and a copy of the cookie taken
+before logout no longer works. The cookie is HttpOnly, SameSite=Strict and Secure (unless
+SAMPLE_APP_INSECURE_COOKIES=1), and the cookie and the stored session expire after
+``SESSION_LIFETIME``.
 """
 
 import datetime
 import functools
+import hashlib
 import secrets
 import sqlite3
+import time
 
 from flask import abort, g, session
 
@@ -41,26 +44,41 @@ def seed_demo_user(connection: sqlite3.Connection, username: str, password: str)
     return True
 
 
-def start_session(user) -> None:
+def start_session(connection: sqlite3.Connection, user) -> None:
     """Log ``user`` in with a fresh session, so no value from before login carries over."""
+    token = secrets.token_urlsafe(32)
+    now = int(time.time())
+    expires_at = now + int(SESSION_LIFETIME.total_seconds())
+    db.create_session(connection, hash_token(token), user["id"], expires_at, now)
+
     session.clear()
     session.permanent = True
+    session["session_token"] = token
+    # The user id serves the audit log only; current_user() trusts the stored session alone.
     session["user_id"] = user["id"]
 
 
-def end_session() -> None:
-    """Log out by dropping every value from the session."""
+def end_session(connection: sqlite3.Connection) -> None:
+    """Log out: revoke the stored session and drop every value from the cookie."""
+    token = session.get("session_token")
+    if isinstance(token, str):
+        db.delete_session(connection, hash_token(token))
     session.clear()
 
 
 def current_user():
-    """Return the logged-in account row, or None (also when the account no longer exists)."""
+    """Return the logged-in account row, or None when the session is missing, expired or revoked."""
     if "user" not in g:
-        user_id = session.get("user_id")
+        token = session.get("session_token")
         g.user = None
-        if isinstance(user_id, int):
-            g.user = db.find_user_by_id(db.get_connection(), user_id)
+        if isinstance(token, str):
+            g.user = db.find_session_user(db.get_connection(), hash_token(token), int(time.time()))
     return g.user
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 hex digest under which a session token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def login_required(view):

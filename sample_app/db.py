@@ -20,6 +20,11 @@ CREATE TABLE IF NOT EXISTS notes (
     updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
 );
 CREATE INDEX IF NOT EXISTS notes_owner_id ON notes (owner_id);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL
+);
 """
 
 # Seconds a writer waits for another process's lock before SQLite raises "database is locked".
@@ -85,6 +90,35 @@ def find_user_by_name(connection: sqlite3.Connection, username: str) -> sqlite3.
 def find_user_by_id(connection: sqlite3.Connection, user_id: int) -> sqlite3.Row | None:
     """Return the account (id, username) with this id, or None."""
     return connection.execute("SELECT id, username FROM users WHERE id = ?", (user_id,)).fetchone()
+
+
+def create_session(
+    connection: sqlite3.Connection, token_hash: str, user_id: int, expires_at: int, now: int
+) -> None:
+    """Store a login session (times in Unix seconds) and drop every expired one."""
+    with connection:
+        connection.execute("DELETE FROM sessions WHERE expires_at <= ?", (now,))
+        connection.execute(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)",
+            (token_hash, user_id, expires_at),
+        )
+
+
+def find_session_user(
+    connection: sqlite3.Connection, token_hash: str, now: int
+) -> sqlite3.Row | None:
+    """Return the account (id, username) of an unexpired session, or None."""
+    return connection.execute(
+        "SELECT users.id, users.username FROM sessions JOIN users ON users.id = sessions.user_id "
+        "WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
+        (token_hash, now),
+    ).fetchone()
+
+
+def delete_session(connection: sqlite3.Connection, token_hash: str) -> None:
+    """Revoke a login session; a token that is not stored is ignored."""
+    with connection:
+        connection.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
 
 
 def create_note(connection: sqlite3.Connection, owner_id: int, title: str, body: str) -> dict:

@@ -31,7 +31,7 @@ def login_submit():
         page = render_template("login.html", csrf_token=auth.csrf_token(), failed=True)
         return make_response(page, 401)
 
-    auth.start_session(user)
+    auth.start_session(db.get_connection(), user)
     audit_event("login", "success", username=user["username"])
     return redirect(url_for("web.notes_page"), code=303)
 

@@ -152,6 +152,18 @@ def step_log_out(context, name):
     assert_status(session_for(context, name).post(url(context, "/api/logout")), 204)
 
 
+@given('someone has copied the session cookie of "{name}"')
+def step_copy_cookie(context, name):
+    context.copied_session = requests.Session()
+    context.copied_session.cookies.update(session_for(context, name).cookies)
+    assert_status(context.copied_session.get(url(context, "/api/notes")), 200)
+
+
+@then("the copied session cookie no longer works")
+def step_copied_cookie_rejected(context):
+    assert_status(context.copied_session.get(url(context, "/api/notes")), 401)
+
+
 @then('"{name}" can no longer list notes')
 def step_cannot_list(context, name):
     assert_status(session_for(context, name).get(url(context, "/api/notes")), 401)

@@ -2,6 +2,7 @@
 
 import io
 import json
+import sqlite3
 
 import pytest
 
@@ -57,6 +58,25 @@ def test_login_sets_session_cookie(client):
 
 def test_logout_ends_session(alice):
     assert alice.post("/api/logout").status_code == 204
+    assert alice.get("/api/notes").status_code == 401
+
+
+def test_logout_revokes_copied_cookie(app, alice):
+    stolen = app.test_client()
+    cookie = alice.get_cookie("session")
+    stolen.set_cookie("session", cookie.value)
+    assert stolen.get("/api/notes").status_code == 200
+
+    alice.post("/api/logout")
+    assert stolen.get("/api/notes").status_code == 401
+
+
+def test_deleted_account_session_unauthorized(app, alice):
+    connection = sqlite3.connect(app.config["DATABASE"])
+    connection.execute("PRAGMA foreign_keys = ON")
+    connection.execute("DELETE FROM users")
+    connection.commit()
+    connection.close()
     assert alice.get("/api/notes").status_code == 401
 
 

@@ -1,5 +1,7 @@
 """Tests of sample_app.passwords and sample_app.auth."""
 
+import time
+
 import pytest
 from flask import session
 
@@ -57,22 +59,74 @@ def test_seed_demo_user_once(connection):
     assert auth.seed_demo_user(connection, "demo", "demo password") is False
 
 
-def test_start_session_drops_earlier_values(app):
+def test_start_session_drops_earlier_values(app, connection):
+    user_id = auth.register(connection, "carol", "carol password")
     with app.test_request_context():
         session["csrf_token"] = "before login"
-        auth.start_session({"id": 7})
-        assert dict(session) == {"user_id": 7, "_permanent": True}
+        auth.start_session(connection, {"id": user_id})
+        assert set(session) == {"session_token", "user_id", "_permanent"}
 
 
-def test_current_user_ignores_non_integer_id(app):
+def test_start_session_stores_token_hash_only(app, connection):
+    user_id = auth.register(connection, "carol", "carol password")
     with app.test_request_context():
-        session["user_id"] = "1 OR 1=1"
+        auth.start_session(connection, {"id": user_id})
+        token = session["session_token"]
+    (stored,) = connection.execute("SELECT token_hash FROM sessions").fetchone()
+    assert stored == auth.hash_token(token)
+    assert token not in stored
+
+
+def test_current_user_from_stored_session(app, connection):
+    user_id = auth.register(connection, "carol", "carol password")
+    with app.test_request_context():
+        auth.start_session(connection, {"id": user_id})
+        assert auth.current_user()["username"] == "carol"
+
+
+def test_current_user_expired_session_is_none(app, connection, monkeypatch):
+    user_id = auth.register(connection, "carol", "carol password")
+    with app.test_request_context():
+        auth.start_session(connection, {"id": user_id})
+        later = time.time() + auth.SESSION_LIFETIME.total_seconds() + 1
+        monkeypatch.setattr(auth.time, "time", lambda: later)
         assert auth.current_user() is None
 
 
-def test_current_user_deleted_account_is_none(app):
+def test_end_session_revokes_stored_session(app, connection):
+    user_id = auth.register(connection, "carol", "carol password")
     with app.test_request_context():
-        session["user_id"] = 12345
+        auth.start_session(connection, {"id": user_id})
+        auth.end_session(connection)
+    assert connection.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
+
+
+def test_end_session_without_login_clears_cookie(app, connection):
+    with app.test_request_context():
+        session["csrf_token"] = "token"
+        auth.end_session(connection)
+        assert not session
+
+
+def test_expired_sessions_dropped_at_next_login(connection):
+    user_id = auth.register(connection, "carol", "carol password")
+    db.create_session(connection, "old", user_id, expires_at=100, now=50)
+    db.create_session(connection, "new", user_id, expires_at=300, now=200)
+    hashes = [row[0] for row in connection.execute("SELECT token_hash FROM sessions")]
+    assert hashes == ["new"]
+
+
+@pytest.mark.parametrize("token", [None, 12345, ["token"]])
+def test_current_user_ignores_non_string_token(app, token):
+    with app.test_request_context():
+        session["session_token"] = token
+        assert auth.current_user() is None
+
+
+def test_current_user_unknown_token_is_none(app):
+    with app.test_request_context():
+        session["session_token"] = "never issued"
+        session["user_id"] = 1
         assert auth.current_user() is None
 
 
