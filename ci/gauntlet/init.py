@@ -52,7 +52,8 @@ PLACEHOLDER_REPO_URL = "https://github.com/OWNER/ci-gauntlet"
 PLACEHOLDER_WORKFLOW_REPO = "OWNER/ci-gauntlet"
 PLACEHOLDER_REQUIREMENT = f"ci-gauntlet[tools] @ git+{PLACEHOLDER_REPO_URL}@v{__version__}"
 
-MAKEFILE_MARKER = "# ci-gauntlet (written by `gauntlet init`)"  # first line of the ci target
+INIT_MARKER = "(written by `gauntlet init`)"  # on the first line of every generated file or block
+MAKEFILE_MARKER = f"# ci-gauntlet {INIT_MARKER}"
 GITIGNORE_ENTRIES = ("/reports/", "/.venv/", "/node_modules/")
 
 _GITHUB_URL = re.compile(r"^(?:git\+)?https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
@@ -493,6 +494,12 @@ def _plan_new_file(plan: Plan, root: Path, relative: str, content: str) -> None:
     old = _read_text(path)
     if old == content:
         plan.notes.append(f"{relative}: up to date")
+        return
+    if old is not None and INIT_MARKER in old.partition("\n")[0]:
+        plan.notes.append(
+            f"{relative}: differs from what this kit would write now; left alone (delete it "
+            f"and run gauntlet init again to regenerate it)"
+        )
         return
     if path.exists():
         plan.notes.append(f"{relative}: exists with other content; left alone")

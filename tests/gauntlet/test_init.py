@@ -471,3 +471,18 @@ def test_password_hashing_target_gets_time_limit(tmp_path: Path) -> None:
     target = gauntlet_table(tmp_path)["dast"]["targets"][0]
 
     assert target["time_limit"] == init.SLOW_TARGET_TIME_LIMIT_S
+
+
+def test_older_generated_file_left_alone(flask_repo: Path, capsys) -> None:
+    run_init(flask_repo)
+    hooks = flask_repo / ".pre-commit-config.yaml"
+    older = hooks.read_text(encoding="utf-8").replace("rev: ", "rev: old-")
+    hooks.write_text(older, encoding="utf-8")
+    capsys.readouterr()
+
+    run_init(flask_repo)
+
+    assert hooks.read_text(encoding="utf-8") == older
+    assert ".pre-commit-config.yaml: differs from what this kit would write now" in (
+        capsys.readouterr().out
+    )
