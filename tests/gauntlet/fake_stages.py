@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from gauntlet.errors import StageError, UsageError
@@ -102,11 +103,20 @@ class CrashingStage(FakeStage):
 
 
 class HangingToolStage(FakeStage):
-    """Runs ``sleep 600`` through run_tool, writing the child's PID first, to test timeouts."""
+    """Runs ``sleep 600`` through run_tool, plus a second ``sleep 600`` in the same process group.
+
+    The tool writes "<its pid> <grandchild pid>" to ``child.pid`` in the stage folder before it
+    turns into ``sleep``, so tests can check that the whole group is gone afterwards.
+    """
 
     def run(self, ctx: StageContext) -> StageResult:
         pid_file = ctx.out_dir / "child.pid"
-        script = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); os.execvp('sleep', ['sleep', '600'])"
+        script = (
+            "import os, subprocess\n"
+            "grandchild = subprocess.Popen(['sleep', '600'])\n"
+            f"open({str(pid_file)!r}, 'w').write(f'{{os.getpid()}} {{grandchild.pid}}')\n"
+            "os.execvp('sleep', ['sleep', '600'])\n"
+        )
         ctx.run_tool([sys.executable, "-c", script])
         return self.result(Status.PASSED)
 
@@ -154,9 +164,16 @@ def registry(*stages: Stage) -> dict[str, Stage]:
     return {stage.name: stage for stage in stages}
 
 
+def tool_pids(pid_file: Path) -> list[int]:
+    """Return the PIDs a HangingToolStage wrote: the tool and its grandchild."""
+    return [int(word) for word in pid_file.read_text(encoding="utf-8").split()]
+
+
 def pid_alive(pid: int) -> bool:
+    """Return whether ``pid`` runs; a zombie (ended, not yet reaped by its parent) counts as ended."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
         return False
-    return True
+    return state != "Z"

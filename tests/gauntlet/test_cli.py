@@ -314,14 +314,14 @@ def test_interrupt_kills_tools_and_writes_reports(repo, signum):
             and pid_file.read_text()
             and "quick: passed" in out_path.read_text()
         )
-        tool_pid = int(pid_file.read_text())
+        tool_pids = fake_stages.tool_pids(pid_file)
         child.send_signal(signum)
         _, err = child.communicate(timeout=30)
 
     summary = json.loads((repo / "reports" / "summary.json").read_text(encoding="utf-8"))
     assert child.returncode == 130
     assert "Traceback" not in err
-    assert not fake_stages.pid_alive(tool_pid)
+    assert [pid for pid in tool_pids if fake_stages.pid_alive(pid)] == []
     assert [stage["name"] for stage in summary["stages"]] == ["quick"]
     assert summary["unfinished"] == ["hang"]
     assert summary["exit_code"] == 130

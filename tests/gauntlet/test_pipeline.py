@@ -127,10 +127,11 @@ def test_timeout_kills_tool_process_group(tmp_path):
     stages = fake_stages.registry(fake_stages.HangingToolStage("hang"), FakeStage("other"))
     outcome = run(tmp_path, stages, "[tool.gauntlet.hang]\ntimeout = 1\n")
     result = by_name(outcome)["hang"]
-    pid = int((tmp_path / "reports" / "hang" / "child.pid").read_text())
+    pids = fake_stages.tool_pids(tmp_path / "reports" / "hang" / "child.pid")
     assert result.status is Status.ERROR
     assert result.message.startswith("timed out after 1 s")
-    assert not fake_stages.pid_alive(pid)
+    assert len(pids) == 2
+    assert [pid for pid in pids if fake_stages.pid_alive(pid)] == []
     assert by_name(outcome)["other"].status is Status.PASSED
     assert outcome.log_path("other").read_text(encoding="utf-8") == "other log line\n"
     assert outcome.exit_code == 3
@@ -176,16 +177,16 @@ def test_interrupt_keeps_finished_and_kills_tools(tmp_path):
 
         def tick(self, running):
             pid_file = tmp_path / "reports" / "hang" / "child.pid"
-            if getattr(self, "finished", None) and pid_file.exists():
+            if getattr(self, "finished", None) and pid_file.exists() and pid_file.read_text():
                 raise KeyboardInterrupt
 
     stages = fake_stages.registry(FakeStage("quick"), fake_stages.HangingToolStage("hang"))
     outcome = run(tmp_path, stages, "jobs = 2\n", listener=InterruptAfterFirst())
-    pid = int((tmp_path / "reports" / "hang" / "child.pid").read_text())
+    pids = fake_stages.tool_pids(tmp_path / "reports" / "hang" / "child.pid")
     assert outcome.interrupted is True
     assert [result.name for result in outcome.results] == ["quick"]
     assert outcome.unfinished == ["hang"]
-    assert not fake_stages.pid_alive(pid)
+    assert [pid for pid in pids if fake_stages.pid_alive(pid)] == []
     assert outcome.exit_code == 130
 
 
