@@ -87,11 +87,6 @@ def find_user_by_name(connection: sqlite3.Connection, username: str) -> sqlite3.
     ).fetchone()
 
 
-def find_user_by_id(connection: sqlite3.Connection, user_id: int) -> sqlite3.Row | None:
-    """Return the account (id, username) with this id, or None."""
-    return connection.execute("SELECT id, username FROM users WHERE id = ?", (user_id,)).fetchone()
-
-
 def create_session(
     connection: sqlite3.Connection, token_hash: str, user_id: int, expires_at: int, now: int
 ) -> None:

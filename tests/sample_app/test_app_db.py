@@ -45,7 +45,6 @@ def test_user_created_and_found(connection):
         "username": "alice",
         "password_hash": "hash",
     }
-    assert db.find_user_by_id(connection, user_id)["username"] == "alice"
 
 
 def test_user_name_taken_ignoring_case(connection):
@@ -56,7 +55,6 @@ def test_user_name_taken_ignoring_case(connection):
 
 def test_user_unknown_is_none(connection):
     assert db.find_user_by_name(connection, "nobody") is None
-    assert db.find_user_by_id(connection, 42) is None
 
 
 def test_note_sql_text_stored_literally(connection, owners):
