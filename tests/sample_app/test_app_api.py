@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from conftest import PASSWORD
+# Any valid password; the fixtures in conftest.py use their own.
+PASSWORD = "correct horse battery"
 
 
 def create_note(client, title="groceries", body="milk"):

@@ -2,11 +2,11 @@
 
 import io
 import re
+import urllib.parse
 
 import pytest
 
-from conftest import PASSWORD, register_and_log_in
-
+PASSWORD = "grace's password"
 TOKEN_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -18,7 +18,8 @@ def form_token(client):
 
 @pytest.fixture(name="account")
 def fixture_account(app):
-    register_and_log_in(app.test_client(), "grace")
+    credentials = {"username": "grace", "password": PASSWORD}
+    assert app.test_client().post("/api/register", json=credentials).status_code == 201
     return "grace"
 
 
@@ -98,7 +99,7 @@ def test_login_form_sql_username_rejected(client, account):
 
 def test_login_form_chunked_body_parsed(client, account):
     token = form_token(client)
-    body = f"username={account}&password={PASSWORD.replace(' ', '+')}&csrf_token={token}"
+    body = urllib.parse.urlencode({"username": account, "password": PASSWORD, "csrf_token": token})
     response = client.post(
         "/login",
         input_stream=io.BytesIO(body.encode()),
