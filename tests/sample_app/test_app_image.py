@@ -1,5 +1,6 @@
 """Tests of sample_app/Dockerfile: trivy's misconfiguration checks, and a real build and run."""
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -49,6 +50,18 @@ def test_dockerfile_no_high_misconfigurations(tmp_path):
     ]
     assert "Dockerfile" in [result["Target"] for result in results]
     assert findings == []
+
+
+def test_requirements_match_tested_versions():
+    pins = {}
+    for line in (APP_DIR / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip()] = version.strip()
+
+    assert {"flask", "gunicorn"} <= set(pins)
+    for name, version in pins.items():
+        assert importlib.metadata.version(name) == version, name
 
 
 def docker(*args, timeout=300):
