@@ -9,7 +9,7 @@ every finding at every severity to ``trivy.json``, and the stage applies the gat
 trivy exits 1 both on findings (with ``--exit-code 1``) and on fatal errors, so the verdict comes
 from the JSON report only: no report means the scan broke. A vulnerability scan needs trivy's DB,
 from the default repository, a ``db_repository`` mirror or a pre-seeded ``cache_dir``. A missing
-DB makes the stage an error whose message says how to provide one, never a pass.
+DB makes the stage an error whose message explains how to provide one, never a pass.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 TOOL = "trivy"
 REPORT_FILE = "trivy.json"
 TRIVY_TIMEOUT_MARGIN_S = 5.0  # trivy's --timeout ends this long before the stage's deadline
-SARIF_FILE = "trivy.sarif"  # trivy's own SARIF, kept beside the JSON as a raw report
 
 TRIVY_SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 TRIVY_SCANNERS = ("vuln", "misconfig", "secret")
@@ -55,6 +54,8 @@ _DB_ERROR = re.compile(
     r"DB error|vulnerability DB|--skip-db-update cannot be specified|first run cannot skip", re.I
 )
 _TAG_CHARACTERS = re.compile(r"[^a-z0-9_.-]+")
+
+IMAGE_CONFIG = "image config"  # the location of findings in the image's configuration
 
 
 @dataclass(frozen=True)
@@ -187,26 +188,25 @@ class ImageStage(Stage):
         if completed.returncode != 0 or not report_path.is_file():
             raise scan_error(completed.returncode, completed.stderr, options)
 
-        findings = parse_report(read_report(report_path), options, tag)
-        write_sarif(ctx, options.trivy, report_path)
-        database = describe_db(options, ctx.root)
-        return self.verdict(findings, options, tag, image_id, database)
-
-    def verdict(
-        self, findings: list[Finding], options: ImageOptions, tag: str, image_id: str, database: str
-    ) -> StageResult:
-        """Decide the status from the gating findings and record what was scanned against what."""
-        gating = [finding for finding in findings if finding.gating]
-        scanned = f"scanners {', '.join(options.scanners)}; {database}"
+        report = read_report(report_path)
+        findings = parse_report(report, options, tag)
         details: dict[str, Any] = {
             "image": tag,
             "image_id": image_id,
             "scanners": list(options.scanners),
-            "db": database,
-            "counts": count_by_kind(findings),
+            "db": describe_db(options, ctx.root),
+            "report_counts": count_by_kind(report),
             "report": REPORT_FILE,
-            "sarif": SARIF_FILE,
         }
+        return self.verdict(findings, options, details)
+
+    def verdict(
+        self, findings: list[Finding], options: ImageOptions, details: dict[str, Any]
+    ) -> StageResult:
+        """Decide the status from the gating findings; the message names the scanners and the DB."""
+        gating = [finding for finding in findings if finding.gating]
+        tag = details["image"]
+        scanned = f"scanners {', '.join(options.scanners)}; {details['db']}"
         if gating:
             message = (
                 f"{len(gating)} finding(s) at {', '.join(s.upper() for s in options.severities)} "
@@ -248,8 +248,8 @@ def build_argv(
         argv += ["--db-repository", options.db_repository]
     if options.offline:
         argv += ["--skip-db-update"]
-    # trivy reads .trivyignore from its working directory unless told otherwise; an empty
-    # --ignorefile turns that off, so only the configured file is ever used.
+    # By default trivy reads .trivyignore from its working directory. An empty --ignorefile
+    # turns that off, so only the configured file is ever used.
     ignore_file = root / options.trivyignore
     if options.trivyignore and ignore_file.is_file():
         argv += ["--ignorefile", str(ignore_file)]
@@ -260,21 +260,6 @@ def build_argv(
 
     argv.append(image)
     return argv
-
-
-def write_sarif(ctx: StageContext, trivy: str, report_path: Path) -> None:
-    """Convert trivy's JSON report to trivy's own SARIF next to it, as a raw report.
-
-    The kit's SARIF report is built from the findings, so a failed conversion is only logged.
-    """
-    sarif_path = report_path.with_name(SARIF_FILE)
-    argv = [trivy, "convert", "--format", "sarif", "--quiet", "--output", str(sarif_path)]
-    argv.append(str(report_path))
-    completed = ctx.run_tool(argv, cwd=ctx.out_dir, timeout_s=60.0)
-    if completed.returncode != 0:
-        log.warning(
-            "trivy convert to SARIF failed (exit %d); see %s", completed.returncode, ctx.log_path
-        )
 
 
 def scan_error(returncode: int, stderr: str, options: ImageOptions) -> StageError:
@@ -324,25 +309,56 @@ def read_report(path: Path) -> dict[str, Any]:
 def parse_report(report: dict[str, Any], options: ImageOptions, image: str) -> list[Finding]:
     """Turn every vulnerability, failed misconfiguration and secret of the report into a Finding."""
     gate = {severity.upper() for severity in options.severities}
+    artifact = str(report.get("ArtifactName") or image)
     findings: list[Finding] = []
     for result in report.get("Results") or []:
         target = str(result.get("Target", ""))
-        for vulnerability in result.get("Vulnerabilities") or []:
+        location = result_location(target, str(result.get("Class", "")), artifact)
+        for item in result.get("Vulnerabilities") or []:
             findings.append(
-                vulnerability_finding(vulnerability, target, gate, options.ignore_unfixed)
+                vulnerability_finding(item, target, location, gate, options.ignore_unfixed)
             )
-        for misconfiguration in result.get("Misconfigurations") or []:
-            if misconfiguration.get("Status", "FAIL") == "FAIL":
-                findings.append(
-                    misconfiguration_finding(misconfiguration, options.dockerfile, gate)
-                )
-        for secret in result.get("Secrets") or []:
-            findings.append(secret_finding(secret, image, target, gate))
-    return findings
+        for item in result.get("Misconfigurations") or []:
+            if _failed(item):
+                findings.append(misconfiguration_finding(item, image, location, gate, options))
+        for item in result.get("Secrets") or []:
+            findings.append(secret_finding(item, image, location, gate))
+    return unique(findings)
+
+
+def unique(findings: list[Finding]) -> list[Finding]:
+    """Drop repeated findings (same fingerprint), keeping the first of each.
+
+    trivy reports a secret in the image configuration once per place it occurs there, for
+    example in ENV and again in the history line that set it, with the same masked match.
+    """
+    seen: set[str] = set()
+    kept = []
+    for finding in findings:
+        if finding.fingerprint not in seen:
+            seen.add(finding.fingerprint)
+            kept.append(finding)
+    return kept
+
+
+def result_location(target: str, result_class: str, artifact: str) -> str:
+    """Return where a result's findings are, without the image tag, which changes every run.
+
+    trivy names the image configuration (ENV, USER, history) by the image reference itself, OS
+    packages as "<image> (debian 12.15)", and files inside the image by their path, with or
+    without a leading slash.
+    """
+    if target == artifact:
+        return IMAGE_CONFIG
+    if target.startswith(f"{artifact} (") and target.endswith(")"):
+        return target[len(artifact) + 2 : -1]
+    if result_class in ("config", "secret"):
+        return "/" + target.lstrip("/")
+    return target
 
 
 def vulnerability_finding(
-    item: dict[str, Any], target: str, gate: set[str], ignore_unfixed: bool
+    item: dict[str, Any], target: str, location: str, gate: set[str], ignore_unfixed: bool
 ) -> Finding:
     """Return the Finding for one entry of a result's ``Vulnerabilities``."""
     tool_severity = str(item.get("Severity", "UNKNOWN"))
@@ -358,7 +374,7 @@ def vulnerability_finding(
         severity=Severity.parse(tool_severity),
         tool_severity=tool_severity,
         message=f"{package} {installed} ({fix}): {title}".rstrip(": "),
-        fingerprint=fingerprint(TOOL, item.get("VulnerabilityID"), package, _without_image(target)),
+        fingerprint=fingerprint(TOOL, item.get("VulnerabilityID"), package, location),
         target=target,
         parameter=package,
         help_url=item.get("PrimaryURL"),
@@ -366,70 +382,88 @@ def vulnerability_finding(
     )
 
 
-def misconfiguration_finding(item: dict[str, Any], dockerfile: str, gate: set[str]) -> Finding:
+def misconfiguration_finding(
+    item: dict[str, Any], image: str, location: str, gate: set[str], options: ImageOptions
+) -> Finding:
     """Return the Finding for one failed check of a result's ``Misconfigurations``.
 
-    trivy checks the image configuration rebuilt from its history, so the finding points at the
-    Dockerfile that produced it, without a line.
+    A check of the image configuration points at the Dockerfile that built the image, without a
+    line, because trivy rebuilds that configuration from the image history. A check of a config
+    file copied into the image points at that file inside the image.
     """
     tool_severity = str(item.get("Severity", "UNKNOWN"))
-    resolution = item.get("Resolution")
     message = str(item.get("Message") or item.get("Title") or "")
+    resolution = item.get("Resolution")
     if resolution:
         message = f"{message} ({resolution})"
+
+    path = None
+    target = None
+    if location == IMAGE_CONFIG:
+        path = options.dockerfile
+    else:
+        target = f"{image}:{location}"
+        message = f"{location} in the image: {message}"
     return Finding(
         tool=TOOL,
         rule_id=str(item.get("ID", "")),
         severity=Severity.parse(tool_severity),
         tool_severity=tool_severity,
         message=message,
-        fingerprint=fingerprint(TOOL, item.get("ID"), dockerfile, item.get("Message")),
-        path=dockerfile,
+        fingerprint=fingerprint(TOOL, item.get("ID"), location, options.dockerfile, message),
+        path=path,
+        target=target,
         help_url=item.get("PrimaryURL"),
         gating=tool_severity.upper() in gate,
     )
 
 
-def secret_finding(item: dict[str, Any], image: str, target: str, gate: set[str]) -> Finding:
-    """Return the Finding for one entry of a result's ``Secrets``; trivy masks the secret itself."""
+def secret_finding(item: dict[str, Any], image: str, location: str, gate: set[str]) -> Finding:
+    """Return the Finding for one entry of a result's ``Secrets``; trivy masks the secret itself.
+
+    In the image configuration the line number counts lines of trivy's rendering of the config
+    JSON, which no user file has, so such a finding has no line.
+    """
     tool_severity = str(item.get("Severity", "UNKNOWN"))
+    title = item.get("Title") or item.get("Category") or "secret"
     line = item.get("StartLine")
+    if location == IMAGE_CONFIG:
+        target = image
+        message = f"{title} in the image configuration (ENV or build history)"
+        line = None
+    else:
+        target = f"{image}:{location}"
+        message = f"{title} in {location} of the image"
     return Finding(
         tool=TOOL,
         rule_id=str(item.get("RuleID", "")),
         severity=Severity.parse(tool_severity),
         tool_severity=tool_severity,
-        message=f"{item.get('Title') or item.get('Category') or 'secret'} in {target} of the image",
-        fingerprint=fingerprint(TOOL, item.get("RuleID"), target, item.get("Match")),
-        target=f"{image}:{target}" if target.startswith("/") else image,
+        message=message,
+        fingerprint=fingerprint(TOOL, item.get("RuleID"), location, item.get("Match")),
+        target=target,
         line=line if isinstance(line, int) and line > 0 else None,
-        help_url=None,
         gating=tool_severity.upper() in gate,
     )
 
 
-def _without_image(target: str) -> str:
-    """Drop the image reference from an OS-package target ("repo:tag (debian 12.15)")."""
-    if target.endswith(")") and " (" in target:
-        return target[target.rindex(" (") + 2 : -1]
-    return target
+def count_by_kind(report: dict[str, Any]) -> dict[str, int]:
+    """Return how many vulnerabilities, failed misconfigurations and secrets the report lists.
 
-
-def count_by_kind(findings: list[Finding]) -> dict[str, int]:
-    """Return how many findings are vulnerabilities, misconfigurations and secrets.
-
-    The kind follows from how ``parse_report`` fills a Finding: a misconfiguration has a path, a
-    vulnerability names its package in ``parameter``, and a secret has neither.
+    These are trivy's entries, counted before ``unique`` merges repeated ones.
     """
     counts = {"vulnerabilities": 0, "misconfigurations": 0, "secrets": 0}
-    for finding in findings:
-        if finding.path is not None:
-            counts["misconfigurations"] += 1
-        elif finding.parameter is not None:
-            counts["vulnerabilities"] += 1
-        else:
-            counts["secrets"] += 1
+    for result in report.get("Results") or []:
+        counts["vulnerabilities"] += len(result.get("Vulnerabilities") or [])
+        failed = [item for item in result.get("Misconfigurations") or [] if _failed(item)]
+        counts["misconfigurations"] += len(failed)
+        counts["secrets"] += len(result.get("Secrets") or [])
     return counts
+
+
+def _failed(misconfiguration: dict[str, Any]) -> bool:
+    # trivy lists only failed checks unless --include-non-failures is set; a PASS is no finding.
+    return misconfiguration.get("Status", "FAIL") == "FAIL"
 
 
 def default_cache_dir() -> str:

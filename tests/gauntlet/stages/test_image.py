@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import string
@@ -40,7 +41,11 @@ STAGE_TIMEOUT_S = 300.0
 
 @pytest.fixture
 def findings_report(fixtures_dir: Path) -> dict:
-    """Return the recorded report: 4 vulnerabilities, 2 misconfigurations and 1 secret."""
+    """Return the recorded report: 4 vulnerabilities, 8 misconfigurations and 3 secrets.
+
+    Each misconfiguration is there twice: once for the image configuration and once for the
+    Dockerfile that the image copied into /app. Two of the secrets are in the image's ENV.
+    """
     return json.loads((fixtures_dir / "trivy" / "findings.json").read_text(encoding="utf-8"))
 
 
@@ -56,9 +61,18 @@ def by_rule(findings: list, rule_id: str, parameter: str | None = None) -> list:
 def test_parse_report_counts_each_kind(findings_report: dict) -> None:
     findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
 
-    counts = image.count_by_kind(findings)
+    counts = image.count_by_kind(findings_report)
 
-    assert counts == {"vulnerabilities": 4, "misconfigurations": 2, "secrets": 1}
+    assert counts == {"vulnerabilities": 4, "misconfigurations": 8, "secrets": 3}
+    assert len(findings) == sum(counts.values())
+
+
+def test_unique_drops_repeated_fingerprints(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    kept = image.unique(findings + findings[:2])
+
+    assert kept == findings
 
 
 def test_parse_report_fixable_high_gates(findings_report: dict) -> None:
@@ -112,14 +126,15 @@ def test_parse_report_severities_option(findings_report: dict) -> None:
     assert by_rule(findings, "github-pat")[0].gating
 
 
-def test_parse_report_misconfiguration_points_at_dockerfile(findings_report: dict) -> None:
+def test_parse_report_image_config_misconfiguration(findings_report: dict) -> None:
     options = ImageOptions(dockerfile="docker/Dockerfile")
 
     findings = image.parse_report(findings_report, options, RECORDED_IMAGE)
 
-    [root_user] = by_rule(findings, "DS-0002")
-    [healthcheck] = by_rule(findings, "DS-0026")
+    [root_user] = [f for f in by_rule(findings, "DS-0002") if f.path is not None]
+    [healthcheck] = [f for f in by_rule(findings, "DS-0026") if f.path is not None]
     assert root_user.path == "docker/Dockerfile"
+    assert root_user.target is None
     assert root_user.gating
     assert "USER" in root_user.message
     assert root_user.help_url == "https://avd.aquasec.com/misconfig/ds-0002"
@@ -127,15 +142,54 @@ def test_parse_report_misconfiguration_points_at_dockerfile(findings_report: dic
     assert healthcheck.severity is Severity.LOW
 
 
-def test_parse_report_secret_is_masked(findings_report: dict) -> None:
+def test_parse_report_in_image_misconfiguration(findings_report: dict) -> None:
     findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
 
-    [secret] = by_rule(findings, "github-pat")
+    [root_user] = [f for f in by_rule(findings, "DS-0002") if f.path is None]
+
+    assert root_user.target == f"{RECORDED_IMAGE}:/app/Dockerfile"
+    assert root_user.message.startswith("/app/Dockerfile in the image: ")
+    assert root_user.gating
+
+
+def test_parse_report_env_secret_misconfiguration(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    exposures = by_rule(findings, "DS-0031")
+
+    assert len(exposures) == 4
+    assert all(f.severity is Severity.CRITICAL for f in exposures)
+    assert any('"GITHUB_TOKEN" in ENV' in f.message for f in exposures)
+
+
+def test_parse_report_file_secret(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    [secret] = [f for f in by_rule(findings, "github-pat") if f.target != RECORDED_IMAGE]
 
     assert secret.severity is Severity.CRITICAL
+    assert secret.gating
     assert secret.target == f"{RECORDED_IMAGE}:/app/main.py"
     assert secret.line == 1
-    assert "ghp_" not in json.dumps(secret.to_dict())
+    assert secret.message == "GitHub Personal Access Token in /app/main.py of the image"
+
+
+def test_parse_report_image_config_secret(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    in_config = [f for f in by_rule(findings, "github-pat") if f.target == RECORDED_IMAGE]
+
+    assert len(in_config) == 2
+    assert all(f.line is None for f in in_config)
+    assert all("image configuration" in f.message for f in in_config)
+
+
+def test_parse_report_keeps_secrets_masked(findings_report: dict) -> None:
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+
+    text = json.dumps([f.to_dict() for f in findings])
+
+    assert re.search(r"ghp_[A-Za-z0-9]{36}", text) is None
 
 
 def test_parse_report_fingerprints_ignore_tag(findings_report: dict) -> None:
@@ -379,7 +433,6 @@ def test_vulnerability_gate_trips_via_mirror(
     assert result.details["image"] == image.default_tag(root, run_id)
     assert result.details["db"].startswith(f"trivy DB v2 from {mirror}, updated ")
     assert (cache_dir / "db" / "trivy.db").is_file()
-    assert (ctx.out_dir / "trivy.sarif").is_file()
 
 
 @pytest.mark.slow
