@@ -1,6 +1,7 @@
 """The ``gauntlet`` command line.
 
-``main`` is the one place that turns outcomes and ``GauntletError`` subclasses into exit codes:
+``main`` returns every exit code of the command: a run's own comes from ``RunOutcome.exit_code``,
+and a ``GauntletError`` raised anywhere becomes its ``exit_code`` here:
 
     0 every selected stage passed (skipped ones allowed)
     1 at least one gate failed and no stage errored
@@ -46,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line and return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["init"]:
-        # init has options of its own; argparse would take them for gauntlet's.
+        # init has options of its own, which argparse would take for gauntlet's.
+        configure_logging(verbose=False)
         return guarded(command_init, argv[1:])
 
     parser = build_parser()
@@ -148,13 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     setup.set_defaults(handler=command_setup)
 
-    init = commands.add_parser(
+    # main passes `init` and its arguments to gauntlet.init; this entry is for --help only.
+    commands.add_parser(
         "init",
         help="scaffold the gauntlet set-up into a repository (see gauntlet init --help)",
         add_help=False,
     )
-    init.add_argument("init_args", nargs=argparse.REMAINDER)
-    init.set_defaults(handler=command_init)
     return parser
 
 
@@ -237,9 +238,7 @@ def command_setup(args: argparse.Namespace) -> int:
             log.warning("skipping %s: this installation of the kit does not include it", name)
             continue
         print(f"gauntlet setup: running {name}", file=sys.stderr)
-        completed = subprocess.run(
-            ["bash", str(script)], cwd=root, check=False
-        )  # noqa: S603,S607 - a packaged script
+        completed = subprocess.run(["bash", str(script)], cwd=root, check=False)
         if completed.returncode != 0:
             raise GauntletError(
                 f"{name} failed with exit code {completed.returncode}; "
