@@ -71,9 +71,9 @@ class TopLevelOptions:
         default="reports",
         metadata={"help": "directory for every report, relative to the root"},
     )
-    jobs: int = field(
-        default=0,
-        metadata={"help": "stages run at once; 0 means one per CPU", "min": 0},
+    jobs: int | None = field(
+        default=None,
+        metadata={"help": "stages run at once; default one per CPU", "min": 1},
     )
     fail_fast: bool = field(
         default=False,
@@ -222,7 +222,7 @@ def load(
         paths=resolve_paths(root, top.paths, origins.label(("paths",), None)),
         exclude=tuple(normalize_relative(item) for item in top.exclude),
         reports_dir=resolve_reports_dir(root, top.reports, origins.label(("reports",), None)),
-        jobs=top.jobs or os.cpu_count() or 1,
+        jobs=top.jobs if top.jobs is not None else os.cpu_count() or 1,
         fail_fast=top.fail_fast,
         timeout_s=top.timeout,
         stages=stage_configs,

@@ -168,7 +168,7 @@ def test_missing_source_path(repo, monkeypatch, capsys):
 def test_bad_jobs_flag(repo, monkeypatch, capsys):
     use_stages(monkeypatch, FakeStage("a"))
     assert cli.main(["run", "--jobs", "-1"]) == 2
-    assert error_line(capsys) == "gauntlet: error: --jobs = -1 is invalid: expected an integer >= 0"
+    assert error_line(capsys) == "gauntlet: error: --jobs = -1 is invalid: expected an integer >= 1"
 
 
 def test_missing_tool_exits_3(repo, monkeypatch, capsys):

@@ -215,8 +215,8 @@ def test_environment_sets_stage_options(tmp_path):
             "[tool.gauntlet.coverage] timeout = 0 is invalid: expected a number > 0",
         ),
         (
-            "[tool.gauntlet]\njobs = -1\n",
-            "[tool.gauntlet] jobs = -1 is invalid: expected an integer >= 0",
+            "[tool.gauntlet]\njobs = 0\n",
+            "[tool.gauntlet] jobs = 0 is invalid: expected an integer >= 1",
         ),
         (
             "[tool.gauntlet]\ntimeout = 'long'\n",
@@ -270,7 +270,7 @@ def test_unknown_stage_key_lists_reserved_keys(tmp_path):
         ),
         (
             {"GAUNTLET_JOBS": "-2"},
-            "environment variable GAUNTLET_JOBS = '-2' is invalid: expected an integer >= 0",
+            "environment variable GAUNTLET_JOBS = '-2' is invalid: expected an integer >= 1",
         ),
         (
             {"GAUNTLET_FAIL_FAST": "maybe"},
@@ -303,7 +303,7 @@ def test_bad_cli_value_names_flag(tmp_path):
     make_repo(tmp_path, "")
     assert (
         usage_message(tmp_path, cli={"jobs": -3})
-        == "--jobs = -3 is invalid: expected an integer >= 0"
+        == "--jobs = -3 is invalid: expected an integer >= 1"
     )
 
 
@@ -361,9 +361,9 @@ def test_reports_dir_must_not_be_root(tmp_path, reports):
     )
 
 
-def test_jobs_zero_means_cpu_count(tmp_path):
-    make_repo(tmp_path, "[tool.gauntlet]\njobs = 0\n")
-    assert load(tmp_path).jobs == (os.cpu_count() or 1)
+def test_jobs_from_environment(tmp_path):
+    make_repo(tmp_path, "[tool.gauntlet]\njobs = 2\n")
+    assert load(tmp_path, env={"GAUNTLET_JOBS": "1"}).jobs == 1
 
 
 def test_post_init_value_error_names_table(tmp_path):
