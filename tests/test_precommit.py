@@ -90,10 +90,17 @@ def target_repo(tmp_path_factory) -> Path:
     return repo
 
 
-def try_repo(hook_repo: Path, hook: str, file: str, cwd: Path, env: dict[str, str]):
-    """Run ``pre-commit try-repo`` with one hook on one file."""
-    argv = [PRE_COMMIT, "try-repo", str(hook_repo), hook, "--files", file, "--verbose"]
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+@pytest.fixture(scope="module")
+def try_repo(hook_repo, target_repo, pre_commit_env):
+    """Return a function that runs ``pre-commit try-repo`` with one hook on one target file."""
+
+    def run(hook: str, file: str) -> subprocess.CompletedProcess:
+        argv = [PRE_COMMIT, "try-repo", str(hook_repo), hook, "--files", file, "--verbose"]
+        return subprocess.run(
+            argv, cwd=target_repo, env=pre_commit_env, capture_output=True, text=True, check=False
+        )
+
+    return run
 
 
 @pytest.mark.slow
@@ -105,8 +112,8 @@ def try_repo(hook_repo: Path, hook: str, file: str, cwd: Path, env: dict[str, st
         ("gauntlet-sast", "shell_injection.py", "B602"),
     ],
 )
-def test_hook_trips_on_defect(hook_repo, target_repo, pre_commit_env, hook, defect, rule):
-    completed = try_repo(hook_repo, hook, defect, target_repo, pre_commit_env)
+def test_hook_trips_on_defect(try_repo, hook, defect, rule):
+    completed = try_repo(hook, defect)
     output = completed.stdout + completed.stderr
 
     assert completed.returncode == 1, output
@@ -116,8 +123,8 @@ def test_hook_trips_on_defect(hook_repo, target_repo, pre_commit_env, hook, defe
 
 @pytest.mark.slow
 @pytest.mark.parametrize("hook", ["gauntlet-lint", "gauntlet-format", "gauntlet-sast"])
-def test_hook_passes_clean_file(hook_repo, target_repo, pre_commit_env, hook):
-    completed = try_repo(hook_repo, hook, "clean.py", target_repo, pre_commit_env)
+def test_hook_passes_clean_file(try_repo, hook):
+    completed = try_repo(hook, "clean.py")
     output = completed.stdout + completed.stderr
 
     assert completed.returncode == 0, output

@@ -325,7 +325,7 @@ def test_plan_rejects_unknown_stage(reusable, tmp_path):
     code, outputs = run_plan(reusable, "lint,fuzz", tmp_path)
 
     assert code == 2
-    assert outputs == {}
+    assert not outputs
 
 
 def run_verdict(reusable: dict[str, Any], merge_exit_code: str) -> subprocess.CompletedProcess:

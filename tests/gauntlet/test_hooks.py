@@ -59,8 +59,9 @@ def repo(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("repo")
 @pytest.mark.parametrize("stage", hooks.HOOK_STAGES)
-def test_hook_trips_on_defect(repo, capsys, stage):
+def test_hook_trips_on_defect(capsys, stage):
     code = hooks.main([stage, f"{stage}_defect.py"])
     output = capsys.readouterr().out
 
@@ -71,8 +72,9 @@ def test_hook_trips_on_defect(repo, capsys, stage):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("repo")
 @pytest.mark.parametrize("stage", hooks.HOOK_STAGES)
-def test_hook_passes_clean_file(repo, capsys, stage):
+def test_hook_passes_clean_file(capsys, stage):
     code = hooks.main([stage, "clean.py"])
 
     assert code == 0
@@ -80,7 +82,8 @@ def test_hook_passes_clean_file(repo, capsys, stage):
 
 
 @pytest.mark.slow
-def test_hook_checks_only_given_files(repo, capsys):
+@pytest.mark.usefixtures("repo")
+def test_hook_checks_only_given_files(capsys):
     # The defect sits under the configured paths but is not staged, so lint must not see it.
     code = hooks.main(["lint", "clean.py"])
 
