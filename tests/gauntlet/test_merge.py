@@ -11,6 +11,7 @@ import pytest
 
 from gauntlet import merge
 from gauntlet.errors import UsageError
+from gauntlet.reports import allure
 
 NEEDS_ALL_PASSED = {
     "plan": "success",
@@ -314,8 +315,8 @@ def test_allure_results_collected(tmp_path):
 
 @pytest.mark.slow
 def test_allure_report_built(tmp_path):
-    if shutil.which("allure") is None:
-        pytest.fail("allure CLI not on PATH; run `npm ci` at the root (make test does)")
+    if allure.find_cli(Path.cwd()) is None:
+        pytest.fail("allure CLI not found; run `npm ci` at the root (make test does)")
     results = tmp_path / "allure-results"
     results.mkdir()
     (results / "0b6e4f1e-result.json").write_text(
