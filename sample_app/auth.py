@@ -45,13 +45,17 @@ def seed_demo_user(connection: sqlite3.Connection, username: str, password: str)
 
 
 def start_session(connection: sqlite3.Connection, user) -> None:
-    """Log ``user`` in with a fresh session, so no value from before login carries over."""
+    """Log ``user`` in with a fresh session, so no value from before login carries over.
+
+    A session that the cookie already carries is revoked first, so logging in twice leaves one.
+    """
+    end_session(connection)
+
     token = secrets.token_urlsafe(32)
     now = int(time.time())
     expires_at = now + int(SESSION_LIFETIME.total_seconds())
     db.create_session(connection, hash_token(token), user["id"], expires_at, now)
 
-    session.clear()
     session.permanent = True
     session["session_token"] = token
     # The user id serves the audit log only; current_user() trusts the stored session alone.

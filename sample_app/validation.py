@@ -80,6 +80,7 @@ def validate_credentials(data: Mapping[str, Any]) -> tuple[str, str]:
 def validate_login_form(form: Mapping[str, Any]) -> tuple[str, str]:
     """Check the HTML login form (username, password, csrf_token) and return the credentials."""
     check_fields(form, ("csrf_token",), ("username", "password", "csrf_token"))
+    _reject_repeated(form)
     credentials = {name: form[name] for name in ("username", "password") if name in form}
     return validate_credentials(credentials)
 

@@ -101,6 +101,16 @@ def test_end_session_revokes_stored_session(app, connection):
     assert connection.execute("SELECT COUNT(*) FROM sessions").fetchone()[0] == 0
 
 
+def test_start_session_twice_keeps_one_session(app, connection):
+    user_id = auth.register(connection, "carol", "carol password")
+    with app.test_request_context():
+        auth.start_session(connection, {"id": user_id})
+        auth.start_session(connection, {"id": user_id})
+        token = session["session_token"]
+    hashes = [row[0] for row in connection.execute("SELECT token_hash FROM sessions")]
+    assert hashes == [auth.hash_token(token)]
+
+
 def test_end_session_without_login_clears_cookie(app, connection):
     with app.test_request_context():
         session["csrf_token"] = "token"

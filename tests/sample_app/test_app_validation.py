@@ -133,3 +133,8 @@ def test_login_form_unknown_field_rejected():
 def test_login_form_missing_password_rejected():
     form = {"username": "alice", "csrf_token": "t"}
     assert rejected_field(validation.validate_login_form, form) == ("password", "missing")
+
+
+def test_login_form_repeated_field_rejected():
+    form = MultiDict([("username", "alice"), ("username", "admin"), ("csrf_token", "t")])
+    assert rejected_field(validation.validate_login_form, form) == ("username", "repeated")
