@@ -10,7 +10,7 @@
 - the reports directory, .venv and node_modules in .gitignore, for a git repository.
 
 Configuration that already exists is never changed: an existing ``[tool.gauntlet]``, ``ci``
-target, pre-commit config or workflow file is left alone and the user is told. A second run
+target, pre-commit config or workflow file is left alone, and init prints a note about it. A second run
 therefore writes nothing, and ``--dry-run`` prints the unified diff instead of writing.
 """
 
@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 DIST_NAME = "ci-gauntlet"
 ALLURE_VERSION = "3.18.0"  # the Allure 3 CLI from npm that the kit's reports are tested with
 
-# Stand-ins for the kit's public repository, which this checkout cannot know: the files that
-# use them say to replace them.
+# Stand-ins for the kit's public repository, which this checkout cannot know. The files that use
+# them carry a comment asking the user to replace them.
 PLACEHOLDER_REPO_URL = "https://github.com/OWNER/ci-gauntlet"
 PLACEHOLDER_WORKFLOW_REPO = "OWNER/ci-gauntlet"
 PLACEHOLDER_REQUIREMENT = f"ci-gauntlet[tools] @ git+{PLACEHOLDER_REPO_URL}@v{__version__}"
@@ -62,7 +62,7 @@ _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 
 @dataclass(frozen=True)
 class KitSource:
-    """Where the generated files get the kit from: pip, pre-commit and GitHub Actions."""
+    """Source of the kit for the generated files: pip, pre-commit and GitHub Actions."""
 
     pip_spec: str  # a pip requirement, for example "ci-gauntlet[tools] @ file:///src/kit"
     precommit_repo: str  # a URL or local path that git can clone
@@ -349,7 +349,7 @@ def _directory_source(url: str) -> KitSource:
     if commit is None:
         # Not a git checkout, so pre-commit cannot clone it: point at the public repository.
         return _placeholder_source(pip_spec, PLACEHOLDER_REQUIREMENT)
-    # A GitHub copy of the kit holds the checkout's commit too, so the workflow pins it. Only
+    # A GitHub copy of the kit contains the checkout's commit too, so the workflow pins it. Only
     # the repository's owner is unknown here.
     return KitSource(
         pip_spec=pip_spec,
@@ -406,7 +406,7 @@ def plan_init(layout: Layout, kit: KitSource) -> Plan:
 
     _plan_pyproject(plan, layout)
     _plan_makefile(plan, root, kit)
-    _plan_new_file(plan, root, ".pre-commit-config.yaml", _render_precommit(root, kit))
+    _plan_new_file(plan, root, ".pre-commit-config.yaml", _render_precommit(layout, kit))
     _plan_new_file(plan, root, ".github/workflows/gauntlet.yml", _render_workflow(root, kit))
     _plan_gitignore(plan, root)
 
@@ -507,13 +507,49 @@ def _plan_new_file(plan: Plan, root: Path, relative: str, content: str) -> None:
     plan.changes.append(FileChange(path, None, content))
 
 
-def _render_precommit(root: Path, kit: KitSource) -> str:
-    """Render the hooks, giving pylint the project's dependencies because it imports the code."""
-    dependencies = project_dependencies(root / "pyproject.toml")
+def _render_precommit(layout: Layout, kit: KitSource) -> str:
+    """Render the hooks for the source paths that ``gauntlet run`` checks.
+
+    A hook's ``additional_dependencies`` in the user's config replaces the kit's list, so the lint
+    hook names the kit's pylint pin again, then the project's dependencies, because pylint
+    imports the code it checks.
+    """
+    files = ""
+    pattern = hook_files_pattern(layout)
+    if pattern is not None:
+        files = f"\n        files: {json.dumps(pattern)}"
+
     lint_extra = ""
+    dependencies = project_dependencies(layout.root / "pyproject.toml")
     if dependencies:
-        lint_extra = f"\n        additional_dependencies: {json.dumps(dependencies)}"
-    return render_template("pre-commit-config.yaml", kit, lint_dependencies=lint_extra)
+        lint_extra = (
+            f"\n        additional_dependencies: {json.dumps([kit_pylint_pin(), *dependencies])}"
+        )
+    return render_template(
+        "pre-commit-config.yaml", kit, hook_files=files, lint_dependencies=lint_extra
+    )
+
+
+def hook_files_pattern(layout: Layout) -> str | None:
+    """Return the pre-commit ``files`` regex for the source paths (None: the whole repository)."""
+    parts = [re.escape(package) + "/" for package in layout.packages]
+    parts += [re.escape(module) + "$" for module in layout.modules]
+    if not parts:
+        return None
+    return f"^(?:{'|'.join(parts)})"
+
+
+def kit_pylint_pin() -> str:
+    """Return the kit's pylint requirement ("pylint==4.1.4" for kit 0.1.0), or "pylint"."""
+    try:
+        requirements = metadata.requires(DIST_NAME) or []
+    except metadata.PackageNotFoundError:
+        requirements = []
+    for requirement in requirements:
+        name = re.split(r"[\s=<>!~;\[]", requirement, maxsplit=1)[0]
+        if name.lower() == "pylint":
+            return requirement.split(";", 1)[0].strip()
+    return "pylint"
 
 
 def project_dependencies(pyproject: Path) -> list[str]:

@@ -383,7 +383,26 @@ def test_precommit_config_lists_kit_hooks(flask_repo: Path) -> None:
     hooks = loaded["repos"][0]["hooks"]
 
     assert [hook["id"] for hook in hooks] == ["gauntlet-format", "gauntlet-lint", "gauntlet-sast"]
-    assert hooks[1]["additional_dependencies"] == ["flask"]
+    assert [hook["files"] for hook in hooks] == ["^(?:shop/)"] * 3
+    assert hooks[1]["additional_dependencies"] == [init.kit_pylint_pin(), "flask"]
+
+
+def test_kit_pylint_pin_is_exact() -> None:
+    assert init.kit_pylint_pin().startswith("pylint==")
+
+
+def test_hook_files_cover_packages_and_modules(tmp_path: Path) -> None:
+    write_files(tmp_path, {"src/pkg/__init__.py": "", "manage.py": ""})
+    pattern = init.hook_files_pattern(detect.detect_layout(tmp_path))
+
+    assert pattern == r"^(?:src/pkg/|manage\.py$)"
+
+
+def test_hooks_without_packages_see_every_file(tmp_path: Path) -> None:
+    run_init(tmp_path)
+    loaded = yaml.safe_load((tmp_path / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+
+    assert all("files" not in hook for hook in loaded["repos"][0]["hooks"])
 
 
 def test_workflow_calls_reusable_workflow(flask_repo: Path) -> None:
