@@ -117,8 +117,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="gauntlet init",
         description=(
             "Scaffold ci-gauntlet into a Python repository: [tool.gauntlet] in pyproject.toml, "
-            "a `ci` Makefile target, .pre-commit-config.yaml and a GitHub workflow. Existing "
-            "configuration is left alone."
+            "a `ci` Makefile target, .pre-commit-config.yaml, a GitHub workflow and .gitignore "
+            "entries for what `make ci` creates. Existing configuration is left alone."
         ),
     )
     parser.add_argument(
@@ -135,7 +135,7 @@ def resolve_root(path: str) -> Path:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise UsageError(
-            f"gauntlet init: {path!r} is not a directory; give the repository's root "
+            f"{path!r} is not a directory; give the repository's root "
             f"directory, for example `gauntlet init .`"
         )
     return root.resolve()
@@ -420,7 +420,7 @@ def _plan_pyproject(plan: Plan, layout: Layout) -> None:
         existing = tomllib.loads(old)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(
-            f"gauntlet init: {path} is not valid TOML ({exc}); fix the file or move it "
+            f"{path} is not valid TOML ({exc}); fix the file or move it "
             f"away, then run gauntlet init again"
         ) from exc
 
@@ -434,7 +434,7 @@ def _plan_pyproject(plan: Plan, layout: Layout) -> None:
         tomllib.loads(new)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(
-            f"gauntlet init: cannot add a [tool.gauntlet] table to {path}, because the file "
+            f"cannot add a [tool.gauntlet] table to {path}, because the file "
             f"defines `tool` in a form that closes it ({exc}); write `tool` as [tool.<name>] "
             f"tables, then run gauntlet init again"
         ) from exc
@@ -656,9 +656,9 @@ def _print_summary(plan: Plan, root: Path, *, dry_run: bool) -> None:
     written = [change for change in plan.changes if change.changed]
     for change in written:
         action = "create" if change.old is None else "update"
-        print(f"gauntlet init: {verb} {change.path.relative_to(root).as_posix()} ({action})")
+        print(f"{verb} {change.path.relative_to(root).as_posix()} ({action})")
     for note in plan.notes:
-        print(f"gauntlet init: {note}")
+        print(f"{note}")
     if not written:
         print("gauntlet init: nothing to change")
 
