@@ -73,7 +73,13 @@ def manual_chain(work: Path) -> list[list[str]]:
         ],
         [tool("coverage"), "combine", f"--data-file={data / '.coverage'}", str(data)],
         [tool("coverage"), "report", f"--data-file={data / '.coverage'}", "--fail-under=90"],
-        [tool("coverage"), "xml", f"--data-file={data / '.coverage'}", "-o", str(work / "coverage.xml")],
+        [
+            tool("coverage"),
+            "xml",
+            f"--data-file={data / '.coverage'}",
+            "-o",
+            str(work / "coverage.xml"),
+        ],
         [tool("coverage"), "html", f"--data-file={data / '.coverage'}", "-d", str(work / "html")],
         [tool("allure"), "generate", str(allure), "-o", str(work / "allure-report")],
     ]
@@ -89,7 +95,9 @@ def run_manual() -> float:
         for argv in manual_chain(work):
             completed = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, check=False)
             if completed.returncode not in (0,):
-                print(f"warning: {Path(argv[0]).name} exited {completed.returncode}", file=sys.stderr)
+                print(
+                    f"warning: {Path(argv[0]).name} exited {completed.returncode}", file=sys.stderr
+                )
         return time.monotonic() - started
 
 
@@ -116,7 +124,9 @@ def main() -> int:
     for index in range(args.runs):
         manual_times.append(run_manual())
         gauntlet_times.append(run_gauntlet())
-        print(f"run {index + 1}: manual {manual_times[-1]:.2f} s, gauntlet {gauntlet_times[-1]:.2f} s")
+        print(
+            f"run {index + 1}: manual {manual_times[-1]:.2f} s, gauntlet {gauntlet_times[-1]:.2f} s"
+        )
 
     manual_median = statistics.median(manual_times)
     gauntlet_median = statistics.median(gauntlet_times)
