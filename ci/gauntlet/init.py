@@ -660,7 +660,7 @@ def _print_summary(plan: Plan, root: Path, *, dry_run: bool) -> None:
     for note in plan.notes:
         print(f"{note}")
     if not written:
-        print("gauntlet init: nothing to change")
+        print("nothing to change")
 
 
 def _read_text(path: Path) -> str | None:
