@@ -17,7 +17,6 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -124,7 +123,7 @@ def interrupted_run(root: Path, reports: Path, delay_s: float) -> tuple[int | No
     argv = [sys.executable, "-m", "gauntlet", "run", "-C", str(root), "--only", "dast"]
     argv += ["--reports", str(reports)]
     started = time.monotonic()
-    child = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+    child = subprocess.Popen(  # pylint: disable=consider-using-with  # noqa: S603
         argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     time.sleep(delay_s)
@@ -138,7 +137,41 @@ def interrupted_run(root: Path, reports: Path, delay_s: float) -> tuple[int | No
     return code, time.monotonic() - started
 
 
+def interrupt_runs(
+    runs: int, max_delay: float, deploy: str, image: str, rng: random.Random
+) -> tuple[int, int, int]:
+    """Run and interrupt gauntlet ``runs`` times; return leftover processes, containers, hangs."""
+    containers_before = kit_containers()
+    leftover_processes = leftover_containers = hung = 0
+
+    with tempfile.TemporaryDirectory(prefix="gauntlet-interrupts-") as scratch:
+        work = Path(scratch)
+        root = write_repository(work, deploy, image)
+        for number in range(1, runs + 1):
+            delay = rng.uniform(0.05, max_delay)
+            code, duration = interrupted_run(root, work / f"reports-{number}", delay)
+
+            processes = processes_mentioning(scratch)
+            containers = kit_containers() - containers_before
+            leftover_processes += len(processes)
+            leftover_containers += len(containers)
+            hung += code is None
+            print(
+                f"run {number:2d}: SIGINT after {delay:4.2f} s, exit {code}, "
+                f"{duration:4.1f} s, leftover processes {len(processes)}, "
+                f"leftover containers {len(containers)}",
+                flush=True,
+            )
+            # Clean up so that one leftover is not counted again by the next run.
+            for pid in processes:
+                os.kill(pid, signal.SIGKILL)
+            for container in containers:
+                subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+    return leftover_processes, leftover_containers, hung
+
+
 def main() -> int:
+    """Parse the options, run the interrupted runs and print the totals."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=20, help="interrupted runs (default 20)")
     parser.add_argument(
@@ -153,33 +186,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None, help="random seed for the delays")
     args = parser.parse_args()
 
-    rng = random.Random(args.seed)
     image = build_image(args.base_image) if args.deploy == "container" else ""
-    containers_before = kit_containers()
-    leftover_processes = leftover_containers = hung = 0
-
-    with tempfile.TemporaryDirectory(prefix="gauntlet-interrupts-") as scratch:
-        work = Path(scratch)
-        root = write_repository(work, args.deploy, image)
-        for number in range(1, args.runs + 1):
-            delay = rng.uniform(0.05, args.max_delay)
-            code, duration = interrupted_run(root, work / f"reports-{number}", delay)
-
-            processes = processes_mentioning(scratch)
-            containers = kit_containers() - containers_before
-            leftover_processes += len(processes)
-            leftover_containers += len(containers)
-            hung += code is None
-            print(
-                f"run {number:2d}: SIGINT after {delay:4.2f} s, exit {code}, "
-                f"{duration:4.1f} s, leftover processes {len(processes)}, "
-                f"leftover containers {len(containers)}",
-                flush=True,
-            )
-            for pid in processes:
-                os.kill(pid, signal.SIGKILL)
-            for container in containers:
-                subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
+    totals = interrupt_runs(args.runs, args.max_delay, args.deploy, image, random.Random(args.seed))
+    leftover_processes, leftover_containers, hung = totals
 
     print(f"leftover processes: {leftover_processes}")
     print(f"leftover containers: {leftover_containers}")

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 STATE_DIR_ENV = "GAUNTLET_STATE_DIR"  # overrides where process records are kept
-TOKEN_ENV = "GAUNTLET_DEPLOYMENT"  # set in every deployed process's environment
+DEPLOYMENT_ENV = "GAUNTLET_DEPLOYMENT"  # set in every deployed process's environment
 TOKEN_HEX_CHARS = 12  # random part of a deployment token, after "<run id>-"
 LABEL_DEPLOYMENT = "io.ci-gauntlet.deployment"  # the container's own token
 
@@ -85,7 +85,7 @@ def probe(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
 
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=timeout_s) as response:  # nosec B310 - loopback http only
+        with opener.open(url, timeout=timeout_s) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code}"
@@ -123,7 +123,7 @@ def clean_leftovers(run_id: str | None = None) -> Leftovers:
 def live_processes(run_id: str | None = None) -> list[int]:
     """Return the PIDs of live processes deployed by the kit (by ``run_id`` when given)."""
     run_part = re.escape(_safe_run_id(run_id)) if run_id else ".+"
-    token = re.compile(f"{TOKEN_ENV}={run_part}-[0-9a-f]{{{TOKEN_HEX_CHARS}}}".encode())
+    token = re.compile(f"{DEPLOYMENT_ENV}={run_part}-[0-9a-f]{{{TOKEN_HEX_CHARS}}}".encode())
     return _environ_matches(lambda variable: token.fullmatch(variable) is not None)
 
 
@@ -136,7 +136,7 @@ def live_containers(run_id: str | None = None) -> list[str]:
     return listing.stdout.split()
 
 
-class ProcessDeployment:
+class ProcessDeployment:  # pylint: disable=too-many-instance-attributes
     """Run ``command`` as a local server on a free loopback port until the block exits.
 
     The command gets ``PORT`` and ``env`` in its environment, runs in its own process group
@@ -146,7 +146,7 @@ class ProcessDeployment:
     SIGKILL after ``process.KILL_GRACE_S``.
     """
 
-    def __init__(
+    def __init__(  # pylint: disable=too-many-arguments
         self,
         command: Sequence[str],
         *,
@@ -203,16 +203,15 @@ class ProcessDeployment:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting %s on port %d", " ".join(argv), port)
         with open(self.log_path, "ab") as log_file:
-            self._child = (
-                subprocess.Popen(  # noqa: S603 - argv list from the configuration, no shell
-                    argv,
-                    cwd=self.cwd,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            # The server outlives this block; _teardown stops and reaps it.
+            self._child = subprocess.Popen(  # pylint: disable=consider-using-with  # noqa: S603
+                argv,
+                cwd=self.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         _write_record(
             self.record_path,
@@ -223,7 +222,7 @@ class ProcessDeployment:
     def _child_argv_env(self, port: int) -> tuple[list[str], dict[str, str]]:
         interpreter_dir = str(Path(sys.executable).parent)
         path = os.pathsep.join([interpreter_dir, os.environ.get("PATH", "")])
-        env = {**os.environ, **self.env, "PORT": str(port), "PATH": path, TOKEN_ENV: self.token}
+        env = {**os.environ, **self.env, "PORT": str(port), "PATH": path, DEPLOYMENT_ENV: self.token}
 
         executable = self.command[0]
         if os.sep not in executable:
@@ -245,8 +244,7 @@ class ProcessDeployment:
             raise StageError(f"{failure}; last lines of {self.log_path}:\n{self._log_tail()}")
 
     def _exit_reason(self) -> str | None:
-        assert self._child is not None
-        code = self._child.poll()
+        code = self._child.poll() if self._child is not None else None
         if code is None:
             return None
         return f"deployment command {' '.join(self.command)!r} exited early with code {code}"
@@ -272,7 +270,7 @@ class ProcessDeployment:
         log.info("stopped %s", " ".join(self.command))
 
 
-class ContainerDeployment:
+class ContainerDeployment:  # pylint: disable=too-many-instance-attributes
     """Run ``image`` with the container engine on a random loopback port until the block exits.
 
     ``docker run -d --init -p 127.0.0.1::<container_port>`` with the kit and run labels; the host
@@ -280,7 +278,7 @@ class ContainerDeployment:
     makes a process that ignores SIGTERM as PID 1 stop promptly.
     """
 
-    def __init__(
+    def __init__(  # pylint: disable=too-many-arguments
         self,
         image: str,
         *,
@@ -496,7 +494,8 @@ def _docker(argv: list[str], log_path: Path, timeout_s: float = DOCKER_TIMEOUT_S
     that `docker run` was creating exists by name and teardown can remove it.
     """
     try:
-        child = subprocess.Popen(  # noqa: S603 - argv list, no shell
+        # Not a with block: on Ctrl-C the call must finish, not be killed (see above).
+        child = subprocess.Popen(  # pylint: disable=consider-using-with  # noqa: S603
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -578,7 +577,7 @@ def _clean_processes(run_id: str | None, leftovers: Leftovers) -> None:
 
 
 def _kill_token_holders(token: str) -> list[int]:
-    """Kill every process whose environment holds ``TOKEN_ENV=token``; return their PIDs."""
+    """Kill every process whose environment holds ``DEPLOYMENT_ENV=token``; return their PIDs."""
     pids = _token_holders(token)
     for pid in pids:
         _signal(pid, signal.SIGTERM)
@@ -593,7 +592,7 @@ def _kill_token_holders(token: str) -> list[int]:
 
 
 def _token_holders(token: str) -> list[int]:
-    variable = f"{TOKEN_ENV}={token}".encode()
+    variable = f"{DEPLOYMENT_ENV}={token}".encode()
     return _environ_matches(lambda candidate: candidate == variable)
 
 

@@ -17,8 +17,7 @@ from gauntlet import deploy, engine
 from gauntlet.errors import StageError
 
 # A health endpoint on PORT, and nothing else: enough to exercise readiness and teardown.
-HEALTH_SERVER = textwrap.dedent(
-    """
+HEALTH_SERVER = textwrap.dedent("""
     import http.server, os
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -31,8 +30,7 @@ HEALTH_SERVER = textwrap.dedent(
 
     print("serving", flush=True)
     http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-    """
-)
+    """)
 TEST_BASE_IMAGE = os.environ.get("GAUNTLET_TEST_BASE_IMAGE", "local/python-base")
 
 
@@ -90,7 +88,8 @@ def test_process_deployment_sets_port_and_env(tmp_path, run_id):
 
 
 def test_process_deployment_never_healthy_is_error(tmp_path, run_id):
-    command = [sys.executable, "-c", "print('still starting', flush=True); import time; time.sleep(60)"]
+    script = "print('still starting', flush=True); import time; time.sleep(60)"
+    command = [sys.executable, "-c", script]
     deployment = process_deployment(tmp_path, run_id, command, ready_timeout_s=1.0)
 
     with pytest.raises(StageError) as raised:
@@ -175,9 +174,10 @@ def test_clean_leftovers_kills_recorded_process(tmp_path, run_id):
     assert pid_gone(pid)
 
 
-def test_clean_leftovers_spares_unrecorded_process(tmp_path, run_id):
+def test_clean_leftovers_spares_unrecorded_process(run_id):
     # A record whose PID now belongs to another process (PID reuse) must not hit that process.
-    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    bystander = subprocess.Popen(sleeper)  # pylint: disable=consider-using-with
     record = {"token": f"{run_id}-000000000000", "run_id": run_id, "pid": bystander.pid}
     deploy._write_record(  # pylint: disable=protected-access
         deploy.state_dir() / "stale.json", record
@@ -192,9 +192,11 @@ def test_clean_leftovers_spares_unrecorded_process(tmp_path, run_id):
         bystander.wait()
 
 
-def test_clean_leftovers_skips_other_runs(tmp_path, run_id):
+def test_clean_leftovers_skips_other_runs(run_id):
     record = {"token": "other-run-000000000000", "run_id": "other-run"}
-    deploy._write_record(deploy.state_dir() / "other.json", record)  # pylint: disable=protected-access
+    deploy._write_record(
+        deploy.state_dir() / "other.json", record
+    )  # pylint: disable=protected-access
 
     deploy.clean_leftovers(run_id)
 

@@ -77,7 +77,7 @@ class LoginOptions:
 
 
 @dataclass(frozen=True)
-class Target:
+class Target:  # pylint: disable=too-many-instance-attributes
     """One endpoint that one sqlmap process tests."""
 
     name: str = field(default="", metadata=_help("names the output folder; default: method-path"))
@@ -140,7 +140,7 @@ class Target:
 
 
 @dataclass(frozen=True)
-class DastOptions:
+class DastOptions:  # pylint: disable=too-many-instance-attributes
     """Options of ``[tool.gauntlet.dast]``."""
 
     deploy: Literal["container", "process"] = field(
@@ -241,7 +241,8 @@ class DastStage(Stage):
         with _deployment(ctx, options) as base_url:
             _check_health(base_url + options.health_path)
             cookies = _login(base_url, options.login)
-            outcomes = _scan_all(ctx, options, sqlmap, base_url, cookies)
+            plan = ScanPlan(sqlmap, base_url, cookies, options.dbms)
+            outcomes = _scan_all(ctx, options, plan)
 
         return self._verdict(outcomes, options.deploy)
 
@@ -321,7 +322,7 @@ def _login(base_url: str, login: LoginOptions) -> dict[str, str]:
 
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(request, timeout=LOGIN_TIMEOUT_S) as response:  # nosec B310 - loopback
+        with opener.open(request, timeout=LOGIN_TIMEOUT_S) as response:
             status, set_cookies = response.status, response.headers.get_all("Set-Cookie") or []
     except urllib.error.HTTPError as exc:
         status, set_cookies = exc.code, []
@@ -370,38 +371,35 @@ def _find_sqlmap(executable: str) -> str:
     return process.resolve(executable)
 
 
-def _scan_all(
-    ctx: StageContext, options: DastOptions, sqlmap: str, base_url: str, cookies: dict[str, str]
-) -> list[TargetOutcome]:
+@dataclass(frozen=True)
+class ScanPlan:
+    """What every sqlmap run of one stage run shares."""
+
+    sqlmap: str  # path of the executable
+    base_url: str  # http://127.0.0.1:<port> of the deployment
+    cookies: dict[str, str]  # session cookies from the login step
+    dbms: str = ""
+
+
+def _scan_all(ctx: StageContext, options: DastOptions, plan: ScanPlan) -> list[TargetOutcome]:
     workers = len(options.targets) if options.parallel else 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dast") as pool:
-        futures = [
-            pool.submit(_scan, ctx, options, sqlmap, target, base_url, cookies)
-            for target in options.targets
-        ]
+        futures = [pool.submit(_scan, ctx, plan, target) for target in options.targets]
         return [future.result() for future in futures]
 
 
-def _scan(
-    ctx: StageContext,
-    options: DastOptions,
-    sqlmap: str,
-    target: Target,
-    base_url: str,
-    cookies: dict[str, str],
-) -> TargetOutcome:
+def _scan(ctx: StageContext, plan: ScanPlan, target: Target) -> TargetOutcome:
     """Run one sqlmap process against one target and decide its verdict."""
     target_dir = (ctx.out_dir / target.label).resolve()
     target_dir.mkdir(parents=True, exist_ok=True)
     report_path = target_dir / "report.json"
     report_path.unlink(missing_ok=True)
-    argv = sqlmap_argv(sqlmap, options, target, base_url, cookies, target_dir)
     env = {"HOME": str(target_dir), "TERM": "dumb", "NO_PROXY": deploy.LOOPBACK}
 
     started = time.monotonic()
     try:
         result = process.run(
-            argv,
+            sqlmap_argv(plan, target, target_dir),
             cwd=target_dir,
             log_path=target_dir / "sqlmap.log",
             deadline=ctx.deadline,
@@ -410,9 +408,8 @@ def _scan(
             env=env,
         )
     except StageError as exc:
-        return TargetOutcome(
-            target, "error", message=str(exc), duration_s=time.monotonic() - started
-        )
+        duration = time.monotonic() - started
+        return TargetOutcome(target, "error", message=str(exc), duration_s=duration)
 
     report = _load_report(report_path)
     verdict, reason = decide_verdict(result.stdout, report)
@@ -423,41 +420,18 @@ def _scan(
     return TargetOutcome(target, verdict, findings, reason, result.duration_s)
 
 
-def sqlmap_argv(
-    sqlmap: str,
-    options: DastOptions,
-    target: Target,
-    base_url: str,
-    cookies: dict[str, str],
-    target_dir: Path,
-) -> list[str]:
+def sqlmap_argv(plan: ScanPlan, target: Target, target_dir: Path) -> list[str]:
     """Return the sqlmap command line for one target: batch mode, no prompt, own output dir."""
-    url = base_url + target.path
-    if target.query:
-        url += "?" + urllib.parse.urlencode(target.query)
-
-    argv = [sqlmap, "-u", url]
-    body = _body(target.json, target.form)
-    if body is not None:
-        argv += ["--data", body.decode("utf-8")]
-    # sqlmap sends an explicit --method on every request to the target URL, the anti-CSRF page
-    # fetch included, so give it only where GET (no body) or POST (with --data) is not implied.
-    if target.method != ("GET" if body is None else "POST"):
-        argv += ["--method", target.method]
-    if target.headers:
-        argv += ["--headers", "\n".join(f"{k}: {v}" for k, v in target.headers.items())]
-    all_cookies = {**cookies, **target.cookies}
-    if all_cookies:
-        argv += ["--cookie", "; ".join(f"{k}={v}" for k, v in all_cookies.items())]
+    argv = [plan.sqlmap, *_request_arguments(plan, target)]
     if target.params:
         argv += ["-p", ",".join(target.params)]
     if target.csrf_token:
         argv += ["--csrf-token", target.csrf_token]
-        argv += ["--csrf-url", base_url + (target.csrf_url or target.path)]
+        argv += ["--csrf-url", plan.base_url + (target.csrf_url or target.path)]
         # Without it sqlmap fetches a csrf_url equal to the target URL with the target's method.
         argv += ["--csrf-method", "GET"]
-    if options.dbms:
-        argv += [f"--dbms={options.dbms}"]
+    if plan.dbms:
+        argv += [f"--dbms={plan.dbms}"]
 
     argv += [f"--level={target.level}", f"--risk={target.risk}", f"--technique={target.technique}"]
     argv += [f"--time-limit={target.time_limit:g}"]
@@ -469,13 +443,31 @@ def sqlmap_argv(
     # --disable-precon: sqlmap opens idle sockets ahead of use; a threaded server such as
     # gunicorn 27's gthread worker holds a thread up to 5 s on each, stalling parallel targets.
     argv += ["--disable-coloring", "--ignore-proxy", "--skip-waf", "--disable-precon"]
-    argv += [
-        "--output-dir",
-        str(target_dir / "output"),
-        "--report-json",
-        str(target_dir / "report.json"),
-    ]
+    argv += ["--output-dir", str(target_dir / "output")]
+    argv += ["--report-json", str(target_dir / "report.json")]
     return argv
+
+
+def _request_arguments(plan: ScanPlan, target: Target) -> list[str]:
+    """Return the sqlmap options that describe the target's request."""
+    url = plan.base_url + target.path
+    if target.query:
+        url += "?" + urllib.parse.urlencode(target.query)
+
+    arguments = ["-u", url]
+    body = _body(target.json, target.form)
+    if body is not None:
+        arguments += ["--data", body.decode("utf-8")]
+    # sqlmap sends an explicit --method on every request to the target URL, the anti-CSRF page
+    # fetch included, so give it only where GET (no body) or POST (with --data) is not implied.
+    if target.method != ("GET" if body is None else "POST"):
+        arguments += ["--method", target.method]
+    if target.headers:
+        arguments += ["--headers", "\n".join(f"{k}: {v}" for k, v in target.headers.items())]
+    cookies = {**plan.cookies, **target.cookies}
+    if cookies:
+        arguments += ["--cookie", "; ".join(f"{k}={v}" for k, v in cookies.items())]
+    return arguments
 
 
 def _load_report(path: Path) -> dict[str, Any] | None:

@@ -26,6 +26,7 @@ from gauntlet.stages.dast import (
     STAGE,
     DastOptions,
     LoginOptions,
+    ScanPlan,
     Target,
     TargetOutcome,
     decide_verdict,
@@ -70,8 +71,7 @@ TARGETS = (
 # Answers /healthz at once and every other request after SLOW_S seconds, so that sqlmap's
 # --time-limit (checked between requests) ends a scan before any verdict.
 SLOW_S = 3
-SLOW_SERVER = textwrap.dedent(
-    f"""
+SLOW_SERVER = textwrap.dedent(f"""
     import http.server, os, time
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -86,8 +86,7 @@ SLOW_SERVER = textwrap.dedent(
             pass
 
     http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
-    """
-)
+    """)
 
 
 def recorded(case: str) -> tuple[str, dict | None]:
@@ -203,16 +202,19 @@ def test_findings_fingerprint_ignores_port_and_payload():
     second["data"][1]["value"][0]["data"][0]["payload"] = "q=other"
     target = Target(path="/api/notes")
 
-    assert parse_findings(first, target)[0].fingerprint == parse_findings(second, target)[0].fingerprint
+    assert (
+        parse_findings(first, target)[0].fingerprint
+        == parse_findings(second, target)[0].fingerprint
+    )
 
 
 # --- options and command line ------------------------------------------------------------------
 
 
 def test_argv_carries_batch_and_verdict_flags(tmp_path):
-    options = DastOptions(dbms="SQLite", targets=TARGETS)
+    plan = ScanPlan("sqlmap", "http://127.0.0.1:5000", {"s": "1"}, "SQLite")
 
-    argv = sqlmap_argv("sqlmap", options, TARGETS[2], "http://127.0.0.1:5000", {"s": "1"}, tmp_path)
+    argv = sqlmap_argv(plan, TARGETS[2], tmp_path)
 
     for flag in ("--batch", "--flush-session", "--ignore-code=401", "--disable-coloring"):
         assert flag in argv
@@ -229,14 +231,15 @@ def test_argv_carries_batch_and_verdict_flags(tmp_path):
 
 
 def test_argv_json_body_and_query(tmp_path):
-    options = DastOptions(targets=TARGETS)
+    plan = ScanPlan("sqlmap", "http://127.0.0.1:5000", {})
 
-    create = sqlmap_argv("sqlmap", options, TARGETS[1], "http://127.0.0.1:5000", {}, tmp_path)
-    search = sqlmap_argv("sqlmap", options, TARGETS[0], "http://127.0.0.1:5000", {}, tmp_path)
+    create = sqlmap_argv(plan, TARGETS[1], tmp_path)
+    search = sqlmap_argv(plan, TARGETS[0], tmp_path)
 
     assert json.loads(create[create.index("--data") + 1]) == {"title": "scan", "body": "scan body"}
     assert "--cookie" not in create
     assert "--dbms=SQLite" not in create
+    assert "--method" not in create
     assert search[search.index("-u") + 1] == "http://127.0.0.1:5000/api/notes?q=welcome"
 
 
@@ -259,6 +262,15 @@ def test_target_rejects_bad_value(kwargs, message):
 def test_options_reject_duplicate_target_names():
     with pytest.raises(UsageError, match="duplicate names"):
         DastOptions(targets=(Target(path="/a"), Target(path="/a")))
+
+
+def test_argv_names_method_when_not_implied(tmp_path):
+    plan = ScanPlan("sqlmap", "http://127.0.0.1:5000", {})
+    target = Target(method="PUT", path="/api/notes/1", json={"title": "x"})
+
+    argv = sqlmap_argv(plan, target, tmp_path)
+
+    assert argv[argv.index("--method") + 1] == "PUT"
 
 
 def test_required_depends_on_deploy_mode():
@@ -412,7 +424,7 @@ def test_sqlmap_killed_at_stage_deadline_is_error(tmp_path, run_id):
     assert "timed out" in result.message
 
 
-def test_findings_kept_when_another_target_errors(tmp_path):
+def test_findings_kept_when_another_target_errors():
     outcome_targets = (Target(name="a", path="/a"), Target(name="b", path="/b"))
     _, report = recorded("get-injectable")
     findings = parse_findings(report, outcome_targets[0])
@@ -466,7 +478,6 @@ def test_container_mode_scans_twin_image(tmp_path, run_id, twin_image):
 
     assert result.status == Status.FAILED
     assert [finding.parameter for finding in result.findings] == ["GET:q"]
-
 
 
 # --- interrupts --------------------------------------------------------------------------------
