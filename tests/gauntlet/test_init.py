@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 import textwrap
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -371,6 +373,8 @@ def test_kit_source_from_index_install() -> None:
 
 def test_kit_source_of_this_checkout() -> None:
     kit_root = Path(init.__file__).resolve().parents[2]
+    if metadata.distribution(init.DIST_NAME).read_text("direct_url.json") is None:
+        pytest.skip("the kit is installed from an index here, not from this checkout")
 
     kit = init.detect_kit_source()
 
@@ -505,3 +509,10 @@ def test_older_generated_file_left_alone(flask_repo: Path, capsys) -> None:
     assert ".pre-commit-config.yaml: differs from what this kit would write now" in (
         capsys.readouterr().out
     )
+
+
+def test_allure_version_matches_package_json() -> None:
+    package_json = Path(init.__file__).resolve().parents[2] / "package.json"
+    pinned = json.loads(package_json.read_text(encoding="utf-8"))["devDependencies"]["allure"]
+
+    assert init.ALLURE_VERSION == pinned
