@@ -7,6 +7,7 @@ import shutil
 from xml.etree import ElementTree
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from gauntlet import merge
@@ -440,3 +441,21 @@ def test_real_runs_merged_across_legs(tmp_path):
     assert result.exit_code == 1
     assert uris == {"services/api/app/shell.py"}
     assert len(result.summary["stages"]) == 6
+
+
+def test_merged_sarif_valid_against_schema(tmp_path):
+    schema_path = (
+        Path(__file__).resolve().parents[1] / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
+    )
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    artifacts = tmp_path / "artifacts"
+    copy_fixture("static-failed", artifacts, "gauntlet-job-static-a")
+    copy_fixture("static-passed", artifacts, "gauntlet-job-static-b")
+    out = tmp_path / "out"
+
+    merge.merge_reports(artifacts, out, path_prefix="services/api")
+
+    for path in [out / "gauntlet.sarif", *sorted((out / "sarif").iterdir())]:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        errors = list(jsonschema.Draft4Validator(schema).iter_errors(document))
+        assert errors == [], path.name
