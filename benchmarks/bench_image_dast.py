@@ -1,7 +1,7 @@
 """Time the image and dast stages on the sample app, and dast's targets in parallel vs in turn.
 
-The stages run directly through their stage objects, as the pipeline runs them: image builds
-sample_app/Dockerfile and scans it with trivy; dast deploys that image as a container and
+The stages run directly through their stage objects, as the pipeline runs them. image builds
+sample_app/Dockerfile and scans it with trivy. dast deploys that image as a container and
 scans three targets with sqlmap. Each configuration runs ``--runs`` times (image first, then dast
 with ``parallel = true`` and with ``parallel = false``, alternating) and the script prints the
 median wall time of each and the ratio parallel / one after another.

@@ -1,8 +1,9 @@
 """Interrupt ``gauntlet run --only dast`` at random moments and count what it leaves behind.
 
 Each run starts ``python -m gauntlet run --only dast`` on a scratch repository whose dast stage
-deploys the sample app (as a local process, or as a container with ``--deploy container``) and
-scans it with sqlmap, then sends SIGINT after a random delay, as Ctrl-C in a terminal would.
+deploys the sample app and scans it with sqlmap. The app runs as a local process, or as a
+container with ``--deploy container``. After a random delay the script sends SIGINT, as Ctrl-C
+in a terminal would.
 Once gauntlet has exited, the script counts sample-app and sqlmap processes (every process whose
 environment or command line mentions the scratch directory) and kit-labelled containers that
 were not there before. It prints one line per run and the totals, and exits 1 when anything

@@ -1,7 +1,7 @@
 """Ephemeral deployments of the service under test: a container or a local process.
 
-Both are context managers that yield a base URL on 127.0.0.1 once the service answers its health
-path, and always tear the service down on exit: after success, failure, timeout and Ctrl-C
+Both are context managers that yield a base URL on 127.0.0.1 once the service returns 2xx on its
+health path, and always tear the service down on exit: after success, failure, timeout and Ctrl-C
 (``KeyboardInterrupt``). Up to two more interrupts during teardown do not stop the teardown.
 
 What survives a hard kill of gauntlet itself is removed by ``clean_leftovers``:
@@ -67,8 +67,8 @@ def state_dir() -> Path:
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that was free a moment ago.
 
-    NOTE: another process may take the port between this call and the server's bind; the
-    deployment then fails its health wait with the server's own bind error in the log tail.
+    NOTE: another process may take the port before the server binds it. The deployment then
+    fails its health wait, and the server's bind error shows in the log tail.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
@@ -76,7 +76,7 @@ def free_port() -> int:
 
 
 def probe(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
-    """GET ``url`` once; return None on a 2xx answer, else the reason in a few words.
+    """GET ``url`` once; return None on a 2xx response, else the reason in a few words.
 
     Only loopback URLs are accepted, and proxies from the environment are bypassed.
     """
@@ -101,7 +101,7 @@ def probe(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
 
 @dataclass
 class Leftovers:
-    """What ``clean_leftovers`` removed, and what it could not check."""
+    """Containers and processes that ``clean_leftovers`` removed, and the checks that failed."""
 
     containers: list[str] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
@@ -222,7 +222,13 @@ class ProcessDeployment:  # pylint: disable=too-many-instance-attributes
     def _child_argv_env(self, port: int) -> tuple[list[str], dict[str, str]]:
         interpreter_dir = str(Path(sys.executable).parent)
         path = os.pathsep.join([interpreter_dir, os.environ.get("PATH", "")])
-        env = {**os.environ, **self.env, "PORT": str(port), "PATH": path, DEPLOYMENT_ENV: self.token}
+        env = {
+            **os.environ,
+            **self.env,
+            "PORT": str(port),
+            "PATH": path,
+            DEPLOYMENT_ENV: self.token,
+        }
 
         executable = self.command[0]
         if os.sep not in executable:

@@ -2,8 +2,8 @@
 
 The service runs as a container (the image stage's image) or as a local process, on a random
 loopback port. After a health check and an optional login, every configured target gets its
-own sqlmap process, with its own output directory and HOME, run concurrently. sqlmap exits 0
-whatever happens (sqlmap 1.10), so each target's verdict comes from its JSON report and output:
+own sqlmap process, with its own output directory and HOME, run concurrently. sqlmap 1.10.10
+exits 0 whatever the outcome, so each target's verdict comes from its JSON report and output:
 
 - injectable: the report lists a ``TECHNIQUES`` entry;
 - clean: no such entry, the output says "all tested parameters do not appear to be
@@ -11,7 +11,11 @@ whatever happens (sqlmap 1.10), so each target's verdict comes from its JSON rep
   ``RECOVERED_PROBLEMS``;
 - error: anything else (connection refused, time limit reached, no parameter to test, ...).
 
-Every injectable parameter is a finding; the payloads stay in ``<target>/report.json``.
+Every injectable parameter is a finding. The payloads stay in ``<target>/report.json`` and in
+sqlmap's log, never in findings.
+
+In container mode the stage needs the image stage's image. Run without it (``--only dast``), it
+uses ``image`` when set, else builds ``dockerfile`` itself.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Tests of the dast stage: sqlmap verdicts from recorded output, and real scans end to end.
 
 The end-to-end tests deploy the vulnerable twin (three planted injections) and the sample app
-(none) as local processes, which is faster than containers; one test runs the container mode.
+(none) as local processes, because that is faster than containers. One test runs the container
+mode.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ TARGETS = (
     ),
 )
 
-# Answers /healthz at once and every other request after SLOW_S seconds, so that sqlmap's
+# Responds to /healthz at once and to every other request after SLOW_S seconds, so that sqlmap's
 # --time-limit (checked between requests) ends a scan before any verdict.
 SLOW_S = 3
 SLOW_SERVER = textwrap.dedent(f"""
