@@ -300,16 +300,23 @@ def find_root(explicit: Path | None) -> Path:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within this block, SIGTERM raises KeyboardInterrupt in the main thread, like Ctrl-C."""
+    """Within this block, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread.
+
+    SIGINT is set explicitly because a shell starts background commands with SIGINT ignored, and
+    Python then installs no handler of its own; a run must stay interruptible there too.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    previous = {
+        signum: signal.signal(signum, raise_interrupt) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def raise_interrupt(signum: int, _frame: object) -> None:

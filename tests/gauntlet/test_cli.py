@@ -286,6 +286,8 @@ def gauntlet_process(repo: Path, stages_code: str, *args: str, **popen) -> subpr
         [sys.executable, "-m", "gauntlet", *args],
         cwd=repo,
         env=env,
+        # Start with SIGINT ignored, as a shell starts a background command.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         stdout=popen.pop("stdout", subprocess.PIPE),
         stderr=subprocess.PIPE,
         text=True,
