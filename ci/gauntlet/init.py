@@ -10,8 +10,8 @@
 - the reports directory, .venv and node_modules in .gitignore, for a git repository.
 
 Configuration that already exists is never changed: an existing ``[tool.gauntlet]``, ``ci``
-target, pre-commit config or workflow file is left alone, and init prints a note about it. A second run
-therefore writes nothing, and ``--dry-run`` prints the unified diff instead of writing.
+target, pre-commit config or workflow file is left alone, and init prints a note about it. A
+second run therefore writes nothing, and ``--dry-run`` prints the unified diff instead of writing.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import logging
 import re
 import subprocess  # nosec B404
 import sys
+import textwrap
 import tomllib
 from dataclasses import dataclass
 from importlib import metadata, resources
@@ -44,7 +45,7 @@ from gauntlet.errors import UsageError
 log = logging.getLogger(__name__)
 
 DIST_NAME = "ci-gauntlet"
-ALLURE_VERSION = "3.18.0"  # the Allure 3 CLI from npm that the kit's reports are tested with
+ALLURE_VERSION = "3.18.0"  # npm allure for the ci target; a test keeps it equal to package.json
 
 # Stand-ins for the kit's public repository, which this checkout cannot know. The files that use
 # them carry a comment asking the user to replace them.
@@ -149,6 +150,7 @@ TARGET_FIELD_VALUE = "gauntlet"
 # sqlmap sends a few hundred requests per parameter, which takes minutes when every request hashes
 # a password, so such targets get this sqlmap time limit instead of the dast default.
 SLOW_TARGET_TIME_LIMIT_S = 600.0
+COMMENT_WIDTH = 98  # characters of a generated TOML comment after "# "
 WHOLE_REPO_EXCLUDE = (".venv", "reports", "node_modules", "build", "dist")
 
 
@@ -231,13 +233,23 @@ def _dast_table(layout: Layout) -> tomlkit.items.Table:
     dast.add(
         tomlkit.comment(f"The Flask app in {app.source}, run as a local process on a free port.")
     )
+    if app.init_db_command is not None:
+        dast.add(
+            tomlkit.comment(
+                f"`flask {app.init_db_command}` runs first so that the tables exist. Such a "
+                f"command usually recreates"
+            )
+        )
+        dast.add(tomlkit.comment("the app's local database: every scan starts from empty tables."))
     dast.add("deploy", "process")
     dast.add("command", _array(["sh", "-c", flask_command(app)]))
     dast.add("health_path", app.health_path)
     if uses_sqlite(layout):
         dast.add("dbms", "SQLite")
     for skipped in app.skipped_routes:
-        dast.add(tomlkit.comment(f"Not scanned: {skipped}."))
+        lines = textwrap.wrap(f"Not scanned: {skipped}.", COMMENT_WIDTH, subsequent_indent="  ")
+        for line in lines:
+            dast.add(tomlkit.comment(line))
 
     targets = tomlkit.aot()
     for route in app.routes:
