@@ -290,6 +290,7 @@ class ContainerDeployment:  # pylint: disable=too-many-instance-attributes
         *,
         log_path: Path,
         run_id: str,
+        service_log_path: Path | None = None,
         container_port: int = 8000,
         env: Mapping[str, str] | None = None,
         health_path: str = "/healthz",
@@ -298,6 +299,7 @@ class ContainerDeployment:  # pylint: disable=too-many-instance-attributes
     ) -> None:
         self.image = image
         self.log_path = log_path
+        self.service_log_path = service_log_path
         self.run_id = run_id
         self.container_port = container_port
         self.env = dict(env or {})
@@ -399,11 +401,21 @@ class ContainerDeployment:  # pylint: disable=too-many-instance-attributes
         )
         return _tail(result.stdout + result.stderr) or "(empty log)"
 
+    def _save_service_log(self) -> None:
+        """Copy the container's output to ``service_log_path`` before the container goes."""
+        if self.service_log_path is None:
+            return
+        result = _docker(["docker", "logs", self.name], Path(os.devnull))
+        if result.returncode == 0:
+            self.service_log_path.parent.mkdir(parents=True, exist_ok=True)
+            self.service_log_path.write_text(result.stdout + result.stderr, encoding="utf-8")
+
     def _teardown(self) -> None:
         if self._torn_down:
             return
         if self._started:
             self._run_returned.wait(DOCKER_TIMEOUT_S)
+            self._save_service_log()
             result = _docker(["docker", "rm", "-f", self.name], self.log_path)
             if result.returncode != 0 and "No such container" not in result.stderr:
                 log.warning("could not remove container %s: %s", self.name, _tail(result.stderr, 1))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from gauntlet import deploy, engine
 from gauntlet.errors import StageError
+from gauntlet.stage import RunSettings, StageContext, StageResult, Status
 
 # A health endpoint on PORT, and nothing else: enough to exercise readiness and teardown.
 HEALTH_SERVER = textwrap.dedent("""
@@ -258,7 +260,10 @@ def fixture_health_image(tmp_path_factory):
 @needs_docker
 def test_container_deployment_serves_and_removes(tmp_path, run_id, health_image):
     deployment = deploy.ContainerDeployment(
-        health_image, log_path=tmp_path / "dast.log", run_id=run_id, env={"MARK": "m1"}
+        health_image,
+        log_path=tmp_path / "dast.log",
+        run_id=run_id,
+        service_log_path=tmp_path / "service.log",
     )
 
     with deployment as base_url:
@@ -267,6 +272,7 @@ def test_container_deployment_serves_and_removes(tmp_path, run_id, health_image)
         assert len(deploy.live_containers(run_id)) == 1
 
     assert deploy.live_containers(run_id) == []
+    assert "serving" in (tmp_path / "service.log").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -337,3 +343,41 @@ def test_shielded_teardown_survives_interrupt():
         deploy._shielded(teardown)  # pylint: disable=protected-access
 
     assert len(calls) == 2
+
+
+# --- image resolution ---------------------------------------------------------------------------
+
+
+def image_context(tmp_path: Path, upstream: dict) -> StageContext:
+    settings = RunSettings(root=tmp_path, reports_dir=tmp_path / "reports", run_id="test-image")
+    return StageContext(
+        settings=settings,
+        options=None,
+        out_dir=tmp_path,
+        cancel=threading.Event(),
+        timeout_s=60.0,
+        deadline=time.monotonic() + 60.0,
+        log_path=tmp_path / "dast.log",
+        upstream=upstream,
+    )
+
+
+def test_resolve_image_prefers_image_stage(tmp_path):
+    built = StageResult("image", Status.FAILED, details={"image": "gauntlet-app:run1"})
+    ctx = image_context(tmp_path, {"image": built})
+
+    assert deploy.resolve_image(ctx, image="other:tag") == "gauntlet-app:run1"
+
+
+def test_resolve_image_without_built_image_is_error(tmp_path):
+    broken = StageResult("image", Status.ERROR, message="docker build failed")
+    ctx = image_context(tmp_path, {"image": broken})
+
+    with pytest.raises(StageError, match="image stage ended error without an image"):
+        deploy.resolve_image(ctx)
+
+
+def test_resolve_image_uses_configured_image(tmp_path):
+    ctx = image_context(tmp_path, {})
+
+    assert deploy.resolve_image(ctx, image="prebuilt:1") == "prebuilt:1"

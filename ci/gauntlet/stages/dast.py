@@ -298,6 +298,7 @@ def _deployment(ctx: StageContext, options: DastOptions):
         image,
         log_path=ctx.log_path,
         run_id=ctx.settings.run_id,
+        service_log_path=ctx.out_dir / "service.log",
         container_port=options.container_port,
         env=env,
         health_path=options.health_path,
