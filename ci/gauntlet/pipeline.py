@@ -310,6 +310,11 @@ class Pipeline:
             log_path=stage_log_path(self.settings.reports_dir, name),
             upstream={need: self._results[need] for need in self._active_needs(name)},
         )
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        append_log_line(
+            context.log_path,
+            f"stage {name} of run {self.settings.run_id} started at {started_at}, timeout {stage_config.timeout_s:g} s",
+        )
         job = _Job(name, context, started)
         job.thread = threading.Thread(
             target=self._work, args=(job,), name=f"stage-{name}", daemon=True
@@ -372,6 +377,10 @@ class Pipeline:
         for name, job in list(self._running.items()):
             if now >= job.context.deadline and not job.timed_out:
                 log.debug("%s: past its %g s timeout, cancelling", name, job.context.timeout_s)
+                append_log_line(
+                    job.context.log_path,
+                    f"timed out after {job.context.timeout_s:g} s: cancelling the stage",
+                )
                 job.timed_out = True
                 job.context.cancel.set()
             elif job.timed_out and now >= job.context.deadline + ABANDON_GRACE_S:
@@ -445,6 +454,12 @@ def check_result(name: str, result: object) -> None:
         raise StageError(f"stage {name} returned {type(result).__name__}, not a StageResult")
     if result.name != name:
         raise StageError(f"stage {name} returned the result of {result.name!r}")
+
+
+def append_log_line(log_path: Path, text: str) -> None:
+    """Append one ``# gauntlet: ...`` line to a stage log."""
+    with open(log_path, "a", encoding="utf-8") as handle:
+        handle.write(f"# gauntlet: {text}\n")
 
 
 def write_traceback(log_path: Path) -> None:

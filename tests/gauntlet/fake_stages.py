@@ -76,7 +76,8 @@ class FakeStage(Stage):
 
     def run(self, ctx: StageContext) -> StageResult:
         started = time.monotonic()
-        ctx.log_path.write_text(f"{self.name} log line\n", encoding="utf-8")
+        with open(ctx.log_path, "a", encoding="utf-8") as handle:
+            handle.write(f"{self.name} log line\n")
         end = started + ctx.options.seconds
         while time.monotonic() < end:
             if ctx.cancel.wait(0.02):

@@ -133,7 +133,8 @@ def test_timeout_kills_tool_process_group(tmp_path):
     assert len(pids) == 2
     assert [pid for pid in pids if fake_stages.pid_alive(pid)] == []
     assert by_name(outcome)["other"].status is Status.PASSED
-    assert outcome.log_path("other").read_text(encoding="utf-8") == "other log line\n"
+    assert outcome.log_path("other").read_text(encoding="utf-8").endswith("\nother log line\n")
+    assert "# gauntlet: timed out after 1 s" in outcome.log_path("hang").read_text(encoding="utf-8")
     assert outcome.exit_code == 3
 
 
@@ -144,6 +145,17 @@ def test_stage_ignoring_cancel_is_left_behind(tmp_path, monkeypatch):
     result = outcome.results[0]
     assert result.status is Status.ERROR
     assert result.message == "timed out after 0.2 s and did not stop within 0.2 s of cancellation"
+
+
+def test_stage_log_starts_with_header(tmp_path):
+    outcome = run(
+        tmp_path, fake_stages.registry(FakeStage("a")), "[tool.gauntlet.a]\ntimeout = 30\n"
+    )
+    first_line = outcome.log_path("a").read_text(encoding="utf-8").splitlines()[0]
+    assert first_line.startswith(
+        f"# gauntlet: stage a of run {outcome.settings.run_id} started at "
+    )
+    assert first_line.endswith(", timeout 30 s")
 
 
 def test_unexpected_exception_is_error_with_traceback_in_log(tmp_path):
@@ -221,7 +233,9 @@ def test_reports_path_that_is_a_file(tmp_path):
     (tmp_path / "reports").write_text("not a directory", encoding="utf-8")
     with pytest.raises(GauntletError) as caught:
         run(tmp_path, fake_stages.registry(FakeStage("a")))
-    assert str(caught.value).startswith(f"cannot prepare the reports directory {tmp_path / 'reports'}:")
+    assert str(caught.value).startswith(
+        f"cannot prepare the reports directory {tmp_path / 'reports'}:"
+    )
 
 
 def test_select_stages_keeps_pipeline_order():
