@@ -303,7 +303,7 @@ def terminate_as_interrupt() -> Iterator[None]:
     """Within this block, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread.
 
     SIGINT is set explicitly because a shell starts background commands with SIGINT ignored, and
-    Python then installs no handler of its own; a run must stay interruptible there too.
+    Python then installs no handler of its own. A run must stay interruptible there too.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
