@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--reports",
         metavar="DIR",
-        help="reports directory, relative to the root (default: [tool.gauntlet] reports, else reports)",
+        help="reports directory, relative to the root "
+        "(default: [tool.gauntlet] reports, else reports)",
     )
     run.set_defaults(handler=command_run)
 
