@@ -34,6 +34,7 @@ from gauntlet.errors import (
     GauntletError,
     UsageError,
 )
+from gauntlet import hooks, merge
 from gauntlet.pipeline import Pipeline, select_stages
 from gauntlet.reports import summary, write_reports
 from gauntlet.stage import Stage
@@ -150,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="make sure a container engine and the base image are available",
     )
     setup.set_defaults(handler=command_setup)
+
+    hook = commands.add_parser(
+        "hook", help="run format, lint or sast on the given files (for pre-commit)"
+    )
+    hooks.add_arguments(hook)
+    hook.set_defaults(handler=hooks.run_command)
+
+    merging = commands.add_parser(
+        "merge", help="merge the reports directories of several runs into one"
+    )
+    merge.add_arguments(merging)
+    merging.set_defaults(handler=merge.run_command)
 
     # main passes `init` and its arguments to gauntlet.init; this entry is for --help only.
     commands.add_parser(
