@@ -2,7 +2,8 @@
 
 A stage starts once every stage it requires has finished, as long as that need is selected for
 this run and enabled (a need left out is ignored and the stage copes without its results). It is
-skipped when a need ended ``error`` or ``skipped``, and runs after ``passed`` and ``failed``.
+skipped when a need ended ``error`` (unless the stage sets ``runs_after_need_error``) or
+``skipped``, and runs after ``passed`` and ``failed``.
 Up to ``jobs`` stages run at once, each in a thread of its own; tools run as child processes, so
 the threads mostly wait.
 
@@ -258,6 +259,8 @@ class Pipeline:
             result = self._results.get(need)
             if result is None:
                 return "wait"
+            if result.status is Status.ERROR and self.stages[name].runs_after_need_error:
+                continue
             if result.status in (Status.ERROR, Status.SKIPPED):
                 return f"needs {need}, which ended {result.status.value}"
         return "run"

@@ -205,6 +205,9 @@ class Stage(ABC):
 
     name: ClassVar[str]
     needs: ClassVar[tuple[str, ...]] = ()
+    # True when the stage can still do its work after a need ended ``error``: dast deploys the
+    # image the image stage built even when the scan afterwards broke (no vulnerability DB).
+    runs_after_need_error: ClassVar[bool] = False
     options_class: ClassVar[type]  # a dataclass; every field has a default
     description: ClassVar[str] = ""
 

@@ -87,6 +87,24 @@ def test_need_error_skips_dependent(tmp_path, need_status):
     assert results["c"].message == "needs b, which ended skipped"
 
 
+def test_need_error_runs_tolerant_dependent(tmp_path):
+    tolerant = FakeStage("b", needs=("a",))
+    tolerant.runs_after_need_error = True
+    stages = fake_stages.registry(FakeStage("a", Status.ERROR), tolerant)
+    results = by_name(run(tmp_path, stages))
+    assert results["b"].status is Status.PASSED
+    assert results["b"].details["upstream"] == ["a"]
+
+
+def test_need_skipped_skips_tolerant_dependent(tmp_path):
+    tolerant = FakeStage("b", needs=("a",))
+    tolerant.runs_after_need_error = True
+    stages = fake_stages.registry(FakeStage("a", Status.SKIPPED), tolerant)
+    results = by_name(run(tmp_path, stages))
+    assert results["b"].status is Status.SKIPPED
+    assert results["b"].message == "needs a, which ended skipped"
+
+
 def test_need_failed_still_runs_dependent(tmp_path):
     stages = fake_stages.registry(FakeStage("a", Status.FAILED), FakeStage("b", needs=("a",)))
     outcome = run(tmp_path, stages)
