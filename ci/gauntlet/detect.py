@@ -259,8 +259,8 @@ def _blueprint_prefixes(tree: ast.Module) -> dict[str, str]:
 def _collect_routes(tree: ast.Module, scan: _RouteScan) -> None:
     """Add the module's views that read request fields to the scan; explain the rest."""
     prefixes = _blueprint_prefixes(tree)
-    for node in tree.body:
-        if not isinstance(node, ast.FunctionDef):
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         rules = [_route_rule(decorator, prefixes) for decorator in node.decorator_list]
         if not any(rules):
@@ -310,7 +310,7 @@ def _add_route(
         scan.routes.append(Route(method, path, place, tuple(names), hashes_passwords))
 
 
-def _calls_password_hash(function: ast.FunctionDef) -> bool:
+def _calls_password_hash(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
     for node in ast.walk(function):
         if isinstance(node, ast.Call) and _call_name(node) in PASSWORD_HASH_CALLS:
             return True
@@ -347,7 +347,7 @@ def _route_rule(
     return full_path or "/", methods
 
 
-def _request_fields(function: ast.FunctionDef) -> dict[str, list[str]]:
+def _request_fields(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, list[str]]:
     """Return the names a view reads from ``request.form``, ``.args`` and JSON, by place."""
     fields: dict[str, list[str]] = {}
     for node in ast.walk(function):

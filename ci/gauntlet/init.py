@@ -55,6 +55,7 @@ PLACEHOLDER_REQUIREMENT = f"ci-gauntlet[tools] @ git+{PLACEHOLDER_REPO_URL}@v{__
 
 INIT_MARKER = "(written by `gauntlet init`)"  # on the first line of every generated file or block
 MAKEFILE_MARKER = f"# ci-gauntlet {INIT_MARKER}"
+MAKEFILE_NAMES = ("GNUmakefile", "makefile", "Makefile")  # the order GNU make looks for them
 GITIGNORE_ENTRIES = ("/reports/", "/.venv/", "/node_modules/")
 
 _GITHUB_URL = re.compile(r"^(?:git\+)?https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
@@ -454,7 +455,7 @@ def _plan_pyproject(plan: Plan, layout: Layout) -> None:
 
 
 def append_gauntlet_table(old: str, table: tomlkit.items.Table) -> str:
-    """Return ``old`` with ``[tool.gauntlet]`` appended, every existing byte left in place.
+    """Return ``old`` with ``[tool.gauntlet]`` appended; the lines of ``old`` stay as they are.
 
     TOML allows a ``[tool.gauntlet]`` header after other tables, so appending is valid unless
     the file closes ``tool`` (an inline table ``tool = {...}``, for example).
@@ -463,31 +464,32 @@ def append_gauntlet_table(old: str, table: tomlkit.items.Table) -> str:
     addition.add("tool", tomlkit.table(is_super_table=True))
     addition["tool"].add("gauntlet", table)
 
-    text = tomlkit.dumps(addition).lstrip("\n")
-    if not old.strip():
-        return text
-    return old.rstrip("\n") + "\n\n" + text
+    return append_block(old, tomlkit.dumps(addition).lstrip("\n"))
 
 
 def _plan_makefile(plan: Plan, root: Path, kit: KitSource) -> None:
-    path = root / "Makefile"
+    path = makefile_path(root)
     old = _read_text(path)
     if old is not None and has_make_target(old, "ci"):
         if MAKEFILE_MARKER in old:
-            plan.notes.append("Makefile: the `ci` target of gauntlet init is in place")
+            plan.notes.append(f"{path.name}: the `ci` target of gauntlet init is in place")
         else:
             plan.notes.append(
-                "Makefile: has its own `ci` target; left alone, so add `gauntlet run` to it or "
-                "run `gauntlet run` directly"
+                f"{path.name}: has its own `ci` target; left alone, so add `gauntlet run` to it "
+                f"or run `gauntlet run` directly"
             )
         return
 
     snippet = render_template("Makefile.ci", kit, allure_version=ALLURE_VERSION)
-    if old is None or not old.strip():
-        new = snippet
-    else:
-        new = old.rstrip("\n") + "\n\n" + snippet
-    plan.changes.append(FileChange(path, old, new))
+    plan.changes.append(FileChange(path, old, append_block(old, snippet)))
+
+
+def makefile_path(root: Path) -> Path:
+    """Return the makefile GNU make reads in ``root`` (GNUmakefile, makefile, then Makefile)."""
+    for name in MAKEFILE_NAMES:
+        if (root / name).is_file():
+            return root / name
+    return root / "Makefile"
 
 
 def has_make_target(makefile: str, target: str) -> bool:
@@ -609,8 +611,15 @@ def _plan_gitignore(plan: Plan, root: Path) -> None:
         return
 
     lines = ["# ci-gauntlet: reports, the venv and the Allure CLI that `make ci` sets up", *missing]
-    prefix = "" if not old else old.rstrip("\n") + "\n\n"
-    plan.changes.append(FileChange(path, old, prefix + "\n".join(lines) + "\n"))
+    plan.changes.append(FileChange(path, old, append_block(old, "\n".join(lines) + "\n")))
+
+
+def append_block(old: str | None, block: str) -> str:
+    """Return ``old`` with ``block`` after one blank line, in the line endings ``old`` uses."""
+    if old is None or not old.strip():
+        return block
+    newline = "\r\n" if "\r\n" in old else "\n"
+    return old.rstrip("\r\n") + newline * 2 + block.replace("\n", newline)
 
 
 # --- templates ---------------------------------------------------------------------------------
@@ -659,7 +668,8 @@ def write_plan(plan: Plan) -> None:
         if not change.changed:
             continue
         change.path.parent.mkdir(parents=True, exist_ok=True)
-        change.path.write_text(change.new, encoding="utf-8")
+        with open(change.path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(change.new)
         log.info("wrote %s", change.path)
 
 
@@ -676,7 +686,9 @@ def _print_summary(plan: Plan, root: Path, *, dry_run: bool) -> None:
 
 
 def _read_text(path: Path) -> str | None:
+    """Return the file's text with its line endings as they are, or None if it does not exist."""
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8", newline="") as handle:
+            return handle.read()
     except FileNotFoundError:
         return None

@@ -200,3 +200,28 @@ def test_health_path_avoids_parameters(tmp_path: Path) -> None:
     assert app is not None
 
     assert app.health_path == "/status"
+
+
+def test_routes_inside_factory_found(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "web/__init__.py": """\
+                from flask import Flask, request
+
+
+                def create_app():
+                    app = Flask(__name__)
+
+                    @app.route("/echo", methods=["POST"])
+                    def echo():
+                        return request.form["text"]
+
+                    return app
+                """,
+        },
+    )
+    app = detect.detect_layout(tmp_path).app
+    assert app is not None
+
+    assert app.routes == (detect.Route("POST", "/echo", "form", ("text",)),)

@@ -335,7 +335,7 @@ def test_invalid_pyproject_names_file(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match=r"pyproject.toml is not valid TOML .*fix the file"):
         run_init(tmp_path)
-    assert not (tmp_path / "Makefile").exists()
+    assert "Makefile" not in [path.name for path in tmp_path.iterdir()]
 
 
 def test_inline_tool_table_rejected(tmp_path: Path) -> None:
@@ -516,3 +516,21 @@ def test_allure_version_matches_package_json() -> None:
     pinned = json.loads(package_json.read_text(encoding="utf-8"))["devDependencies"]["allure"]
 
     assert init.ALLURE_VERSION == pinned
+
+
+def test_crlf_pyproject_keeps_line_endings(tmp_path: Path) -> None:
+    original = b'[project]\r\nname = "demo"\r\n'
+    (tmp_path / "pyproject.toml").write_bytes(original)
+    run_init(tmp_path)
+    written = (tmp_path / "pyproject.toml").read_bytes()
+
+    assert written.startswith(original + b"\r\n[tool.gauntlet]\r\n")
+    assert b"\n" not in written.replace(b"\r\n", b"")
+
+
+def test_lowercase_makefile_is_used(tmp_path: Path) -> None:
+    write_files(tmp_path, {"makefile": "test:\n\tpytest\n"})
+    run_init(tmp_path)
+
+    assert "Makefile" not in [path.name for path in tmp_path.iterdir()]
+    assert init.has_make_target((tmp_path / "makefile").read_text(encoding="utf-8"), "ci")
