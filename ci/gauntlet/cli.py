@@ -152,6 +152,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     setup.set_defaults(handler=command_setup)
 
+    selftest = commands.add_parser(
+        "selftest",
+        help="prove that each gate passes on clean code and fails on a planted defect",
+    )
+    selftest.add_argument(
+        "-v", "--verbose", action="store_true", help="log debug details to stderr"
+    )
+    selftest.add_argument(
+        "--with-image",
+        action="store_true",
+        help="also check the image gate (needs a container engine, a base image and trivy)",
+    )
+    selftest.add_argument(
+        "--base-image",
+        metavar="IMAGE",
+        help="base image of the self-test Dockerfile with --with-image (default: python:3.12-slim)",
+    )
+    selftest.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary repositories and their reports, and print where they are",
+    )
+    selftest.set_defaults(handler=command_selftest)
+
     hook = commands.add_parser(
         "hook", help="run format, lint or sast on the given files (for pre-commit)"
     )
@@ -259,6 +283,12 @@ def command_setup(args: argparse.Namespace) -> int:
                 f"the output above shows the cause"
             )
     return EXIT_PASSED
+
+
+def command_selftest(args: argparse.Namespace) -> int:
+    selftest = import_optional("gauntlet.selftest", "gauntlet selftest")
+    with terminate_as_interrupt():
+        return selftest.main(args)
 
 
 def command_init(argv: list[str]) -> int:
