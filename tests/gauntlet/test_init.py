@@ -117,7 +117,7 @@ def test_generated_config_loads(tmp_path: Path, layout: str) -> None:
     assert set(loaded.stages) == set(stages.all_stages())
 
 
-# --- layout detection ---------------------------------------------------------------------------
+# --- stage tables from the layout -------------------------------------------------------------
 
 
 def test_src_layout_paths_and_test_dir(tmp_path: Path) -> None:
@@ -421,7 +421,7 @@ def test_workflow_calls_reusable_workflow(flask_repo: Path) -> None:
 
 
 @pytest.mark.slow
-def test_workflow_passes_actionlint_and_zizmor(flask_repo: Path) -> None:
+def test_workflow_passes_linters_and_schema(flask_repo: Path) -> None:
     run_init(flask_repo)
     workflow = flask_repo / ".github" / "workflows" / "gauntlet.yml"
     bin_dir = Path(sys.executable).parent
@@ -436,8 +436,17 @@ def test_workflow_passes_actionlint_and_zizmor(flask_repo: Path) -> None:
         check=False,
     )
 
+    schema = subprocess.run(
+        [str(bin_dir / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows"]
+        + [str(workflow)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
     assert actionlint.returncode == 0, actionlint.stdout + actionlint.stderr
     assert zizmor.returncode == 0, zizmor.stdout + zizmor.stderr
+    assert schema.returncode == 0, schema.stdout + schema.stderr
 
 
 @pytest.mark.slow
