@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,9 @@ NON_SOURCE_DIRS = frozenset(
         "site-packages",
         "__pycache__",
     }
+)
+NON_CODE_DIRS = frozenset(
+    {"node_modules", "venv", "env", "build", "dist", "reports", "__pycache__"}
 )
 NON_SOURCE_MODULES = frozenset({"setup.py", "conftest.py", "noxfile.py"})
 APP_MODULE_NAMES = ("__init__.py", "app.py", "wsgi.py")  # where a Flask app is looked for
@@ -100,6 +104,21 @@ def detect_layout(root: Path) -> Layout:
     dockerfile = "Dockerfile" if (root / "Dockerfile").is_file() else None
     app = find_flask_app(root, packages, modules)
     return Layout(root, packages, modules, tests_dir, features_dir, dockerfile, app)
+
+
+def contains_python_files(root: Path) -> bool:
+    """Return True when a ``.py`` file exists under ``root``, outside venvs and hidden dirs."""
+    for directory, subdirectories, files in os.walk(root):
+        if any(name.endswith(".py") for name in files):
+            return True
+        subdirectories[:] = [
+            name
+            for name in subdirectories
+            if not name.startswith(".")
+            and name not in NON_CODE_DIRS
+            and not (Path(directory) / name / "pyvenv.cfg").exists()
+        ]
+    return False
 
 
 def find_packages(root: Path) -> tuple[str, ...]:

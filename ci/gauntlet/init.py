@@ -34,6 +34,7 @@ import tomlkit
 
 from gauntlet import __version__
 from gauntlet.detect import (
+    contains_python_files,
     FlaskApp,
     Layout,
     Route,
@@ -172,6 +173,11 @@ def gauntlet_table(layout: Layout) -> tomlkit.items.Table:
         )
         table.add("paths", _array(["."]))
         table.add("exclude", _array(list(WHOLE_REPO_EXCLUDE)))
+
+    if not source_paths and not contains_python_files(layout.root):
+        for stage, tool in (("format", "black"), ("lint", "pylint"), ("sast", "bandit")):
+            reason = f"No Python file in the repository yet, so {tool} has nothing to check."
+            table.add(stage, _disabled_table(reason))
 
     table.add("unit", _unit_table(layout))
     table.add("bdd", _bdd_table(layout))

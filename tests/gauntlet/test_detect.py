@@ -225,3 +225,11 @@ def test_routes_inside_factory_found(tmp_path: Path) -> None:
     assert app is not None
 
     assert app.routes == (detect.Route("POST", "/echo", "form", ("text",)),)
+
+
+def test_python_files_outside_venvs_only(tmp_path: Path) -> None:
+    write_files(tmp_path, {".venv/lib/site.py": "", "env2/pyvenv.cfg": "", "env2/tool.py": ""})
+    assert detect.contains_python_files(tmp_path) is False
+
+    write_files(tmp_path, {"scripts/run.py": ""})
+    assert detect.contains_python_files(tmp_path) is True

@@ -87,6 +87,23 @@ def test_empty_repo_turns_off_stages_without_input(tmp_path: Path) -> None:
     assert "enabled" not in table["image"]
 
 
+def test_empty_repo_turns_off_code_checks(tmp_path: Path) -> None:
+    run_init(tmp_path)
+    table = gauntlet_table(tmp_path)
+
+    for stage in ("format", "lint", "sast"):
+        assert table[stage]["enabled"] is False, stage
+
+
+def test_loose_scripts_keep_code_checks(tmp_path: Path) -> None:
+    write_files(tmp_path, {"scripts/backup.py": "print('backup')\n"})
+    run_init(tmp_path)
+    table = gauntlet_table(tmp_path)
+
+    assert table["paths"] == ["."]
+    assert "lint" not in table
+
+
 def test_disabled_stages_state_their_reason(tmp_path: Path) -> None:
     run_init(tmp_path)
     text = (tmp_path / "pyproject.toml").read_text(encoding="utf-8")
