@@ -9,7 +9,7 @@ What survives a hard kill of gauntlet itself is removed by ``clean_leftovers``:
   ``io.ci-gauntlet.run=<run id>``;
 - processes carry a unique token in their environment (``GAUNTLET_DEPLOYMENT``), recorded in a
   state file under ``state_dir()`` before the process starts. Only processes whose environment
-  holds a recorded token are ever signalled, so a reused PID is never hit.
+  contains a recorded token are ever signalled, so a reused PID is never hit.
 """
 
 from __future__ import annotations
@@ -364,7 +364,7 @@ class ContainerDeployment:  # pylint: disable=too-many-instance-attributes
         match = re.search(rf"^{re.escape(LOOPBACK)}:(\d+)$", result.stdout, re.MULTILINE)
         if result.returncode != 0 or match is None:
             raise StageError(
-                f"docker port {self.name} {port_spec} gave no loopback port "
+                f"docker port {self.name} {port_spec} returned no loopback port "
                 f"(exit {result.returncode}): {_tail(result.stdout + result.stderr, 3)}"
             )
         return int(match.group(1))
@@ -467,7 +467,7 @@ def wait_until_healthy(
     cancel: threading.Event | None = None,
     exited: Callable[[], str | None] | None = None,
 ) -> str | None:
-    """Poll ``url`` until it answers 2xx; return None then, else why it never became healthy.
+    """Poll ``url`` until it returns 2xx; return None then, else why it never became healthy.
 
     ``exited`` returns a reason once the service has died, which ends the wait early.
     """
@@ -595,7 +595,7 @@ def _clean_processes(run_id: str | None, leftovers: Leftovers) -> None:
 
 
 def _kill_token_holders(token: str) -> list[int]:
-    """Kill every process whose environment holds ``DEPLOYMENT_ENV=token``; return their PIDs."""
+    """Kill every process whose environment contains ``DEPLOYMENT_ENV=token``; return the PIDs."""
     pids = _token_holders(token)
     for pid in pids:
         _signal(pid, signal.SIGTERM)

@@ -171,7 +171,7 @@ class DastOptions:  # pylint: disable=too-many-instance-attributes
     container_port: int = field(
         default=8000, metadata={"help": "port the container listens on", "min": 1, "max": 65535}
     )
-    health_path: str = field(default="/healthz", metadata=_help("path that answers 2xx when up"))
+    health_path: str = field(default="/healthz", metadata=_help("path that returns 2xx when up"))
     ready_timeout: float = field(
         default=60.0, metadata={"help": "seconds to wait for the health path", "gt": 0}
     )
@@ -390,7 +390,12 @@ def _scan_all(ctx: StageContext, options: DastOptions, plan: ScanPlan) -> list[T
     workers = len(options.targets) if options.parallel else 1
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dast") as pool:
         futures = [pool.submit(_scan, ctx, plan, target) for target in options.targets]
-        return [future.result() for future in futures]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            # A Ctrl-C in this thread: stop the other sqlmap runs before the pool waits for them.
+            ctx.cancel.set()
+            raise
 
 
 def _scan(ctx: StageContext, plan: ScanPlan, target: Target) -> TargetOutcome:
