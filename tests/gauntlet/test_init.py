@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -560,3 +561,32 @@ def test_lowercase_makefile_is_used(tmp_path: Path) -> None:
 
     assert "Makefile" not in [path.name for path in tmp_path.iterdir()]
     assert init.has_make_target((tmp_path / "makefile").read_text(encoding="utf-8"), "ci")
+
+
+@pytest.mark.slow
+def test_generated_dast_finds_planted_injection(tmp_path: Path) -> None:
+    repo = copy_flask_shop(tmp_path / "shop")
+    run_init(repo)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GAUNTLET_")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "gauntlet", "run", "--only", "dast"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    summary = json.loads((repo / "reports" / "summary.json").read_text(encoding="utf-8"))
+    dast = summary["stages"][0]
+    verdicts = {target["endpoint"]: target["verdict"] for target in dast["details"]["targets"]}
+
+    assert completed.returncode == 1, completed.stdout[-2000:]
+    assert dast["status"] == "failed"
+    assert verdicts == {
+        "GET /search": "injectable",
+        "POST /auth/register": "clean",
+        "POST /api/items": "clean",
+    }
