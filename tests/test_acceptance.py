@@ -18,13 +18,19 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import tomlkit
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# allurerc.mjs stays out: it imports the `allure` package, which resolves only from a
+# node_modules next to it, and the Allure CLI's defaults plus the kit's flags are enough.
 COPIED = ("pyproject.toml", "sample_app", "features", "tests/sample_app")
+SARIF_SCHEMA = REPO_ROOT / "tests" / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
+# The pinned Allure CLI that `make` installs. Without it the run writes no Allure HTML report.
+ALLURE_BIN = REPO_ROOT / "node_modules" / ".bin"
 IGNORED_NAMES = ("__pycache__", "*.pyc", ".coverage*", "reports")
 CODE_STAGES = "format,lint,sast,unit,bdd,coverage"
 RUN_TIMEOUT_S = 600  # seconds a whole gauntlet run may take before the test gives up
@@ -54,7 +60,9 @@ def gauntlet_env(path: str | None = None) -> dict[str, str]:
         if not key.startswith("GAUNTLET_") and key != "GITHUB_STEP_SUMMARY"
     }
     if path is None:
-        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        path = os.pathsep.join(
+            [str(Path(sys.executable).parent), str(ALLURE_BIN), os.environ.get("PATH", "")]
+        )
     env["PATH"] = path
     return env
 
@@ -276,10 +284,21 @@ def test_coverage_fails_below_threshold(repo):
 
 def test_clean_copy_passes_code_stages(repo):
     completed = run_gauntlet(repo, "--only", CODE_STAGES)
+    reports = repo / "reports"
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
     for name in CODE_STAGES.split(","):
         assert stage_status(repo, name) == "passed", name
+    summary = json.loads((reports / "summary.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == 0
+    for entry in summary["stages"]:
+        assert {"name", "status", "findings", "duration_s"} <= set(entry), entry
+    assert (reports / "summary.md").is_file()
+    assert (reports / "junit.xml").is_file()
+    sarif = json.loads((reports / "gauntlet.sarif").read_text(encoding="utf-8"))
+    jsonschema.validate(sarif, json.loads(SARIF_SCHEMA.read_text(encoding="utf-8")))
+    if shutil.which("allure", path=gauntlet_env()["PATH"]):
+        assert (reports / "allure-report" / "index.html").is_file()
 
 
 # Bad input: exit 2 or 3, one line on stderr that names the value, no traceback.
