@@ -234,6 +234,8 @@ class DastStage(Stage):
 
     def describe_gate(self, options: DastOptions) -> str:
         """Return what trips the gate."""
+        if not options.targets:
+            return "skipped: no targets in dast.targets"
         return f"any parameter sqlmap finds injectable in {len(options.targets)} target(s)"
 
     def run(self, ctx: StageContext) -> StageResult:
