@@ -19,7 +19,9 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 ci: setup
 	@base_image=$$(bash $(SCRIPTS)/ensure-base-image.sh $(BASE_IMAGE) | tail -n 1) && \
-	GAUNTLET_IMAGE_BUILD_ARGS="BASE_IMAGE=$$base_image" $(BIN)/gauntlet run $(GAUNTLET_ARGS)
+	GAUNTLET_IMAGE_BUILD_ARGS="BASE_IMAGE=$$base_image" \
+	GAUNTLET_DAST_BUILD_ARGS="BASE_IMAGE=$$base_image" \
+	$(BIN)/gauntlet run $(GAUNTLET_ARGS)
 
 test: setup test-deps
 	@base_image=$$(bash $(SCRIPTS)/ensure-base-image.sh $(BASE_IMAGE) | tail -n 1) && \

@@ -226,6 +226,10 @@ class DastStage(Stage):
     options_class = DastOptions
     description = "any injectable parameter"
 
+    # A missing vulnerability DB ends the image stage in error after the image was built;
+    # the deployment can still use that image.
+    runs_after_need_error = True
+
     def required(self, options: DastOptions) -> tuple[str, ...]:
         """Return ("image",) in container mode; process mode needs no other stage."""
         if options.deploy == "container":
