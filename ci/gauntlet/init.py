@@ -258,6 +258,22 @@ def _dast_table(layout: Layout) -> tomlkit.items.Table:
         for line in lines:
             dast.add(tomlkit.comment(line))
 
+    writers = [route for route in app.routes if route.method != "GET"]
+    if writers and len(app.routes) > 1:
+        dast.add(
+            tomlkit.comment(
+                "The targets share the app's database and some write to it, so they run one "
+                "after another:"
+            )
+        )
+        dast.add(
+            tomlkit.comment(
+                "rows written by one scan change the pages that another scan compares, which "
+                "hides injections."
+            )
+        )
+        dast.add("parallel", False)
+
     targets = tomlkit.aot()
     for route in app.routes:
         targets.append(_target_table(route))

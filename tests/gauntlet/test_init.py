@@ -185,6 +185,7 @@ def test_flask_dast_table(flask_repo: Path) -> None:
     assert dast["command"][2].startswith("python -m flask --app shop init-db && exec ")
     assert '--host 127.0.0.1 --port "$PORT"' in dast["command"][2]
     assert dast["dbms"] == "SQLite"
+    assert dast["parallel"] is False  # POST targets write to the database the others read
     assert {"method": "GET", "path": "/search", "query": {"q": "gauntlet"}} in dast["targets"]
 
 
@@ -590,3 +591,24 @@ def test_generated_dast_finds_planted_injection(tmp_path: Path) -> None:
         "POST /auth/register": "clean",
         "POST /api/items": "clean",
     }
+
+
+def test_single_target_keeps_parallel_default(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "app.py": """\
+                from flask import Flask, request
+
+                app = Flask(__name__)
+
+
+                @app.post("/items")
+                def items():
+                    return request.form["name"]
+                """,
+        },
+    )
+    run_init(tmp_path)
+
+    assert "parallel" not in gauntlet_table(tmp_path)["dast"]
