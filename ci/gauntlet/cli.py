@@ -170,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="base image of the self-test Dockerfile with --with-image (default: python:3.12-slim)",
     )
     selftest.add_argument(
+        "--with-dast",
+        action="store_true",
+        help="also check the dast gate (runs sqlmap against a service it starts on 127.0.0.1)",
+    )
+    selftest.add_argument(
         "--keep",
         action="store_true",
         help="keep the temporary repositories and their reports, and print where they are",

@@ -10,9 +10,10 @@ pipeline with the real tools, in this process, exactly as ``gauntlet run`` would
 The code gates (format, lint, sast, unit, bdd, coverage) are always checked. The image gate needs
 a container engine, a base image and trivy, so it is checked only with ``--with-image``. Its
 scan uses trivy's misconfiguration and secret scanners only, which need no vulnerability DB.
-
-NOTE: the dast gate is not checked. It needs a deployable service with an injectable parameter,
-which these tiny repositories do not have; tests/vulnerable_app is such a service.
+The dast gate starts a service and runs sqlmap against it, so it is checked only with
+``--with-dast``. The service is a standard-library HTTP server on 127.0.0.1 that looks words up
+in SQLite: with a parameterized query in the clean repository, and with a query built from the
+request parameter in the planted one.
 
 The tools are the ones on PATH, as for ``gauntlet run``. The caller's ``GAUNTLET_*`` environment
 variables are ignored, so they cannot change the verdicts.
@@ -21,6 +22,7 @@ variables are ignored, so they cannot change the verdicts.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import sys
@@ -41,6 +43,8 @@ STAGE_TIMEOUT_S = 300  # per stage; the tiny repositories take seconds, a loaded
 DEFAULT_BASE_IMAGE = "python:3.12-slim"
 CLEAN = "none (clean repository)"
 IMAGE_ROOT_RULE = "DS-0002"  # trivy 0.76: the image's last USER is root
+DAST_RULE = "sql-injection"
+SERVICE_PATH = "service/words.py"
 
 # The clean repository. Unit tests and scenarios together cover every line and branch of the
 # package, so the coverage gate can demand 100 percent.
@@ -135,6 +139,79 @@ USER 10001
 CMD ["python3", "-c", "import wordstats"]
 """
 
+# The service the dast gate scans. It lives outside the checked source paths, so the code gates
+# and the coverage total never see it.
+SERVICE = """\
+\"\"\"Word lookup over HTTP for the dast self-test: GET /healthz and GET /words?q=WORD.\"\"\"
+
+import json
+import os
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+DATABASE = sqlite3.connect(":memory:", check_same_thread=False)
+DATABASE.executescript(
+    "CREATE TABLE words (word TEXT NOT NULL, length INTEGER NOT NULL);"
+    "INSERT INTO words VALUES ('quick', 5), ('fox', 3);"
+)
+DATABASE_LOCK = threading.Lock()
+
+
+def find_words(word):
+    with DATABASE_LOCK:
+        return DATABASE.execute({query}).fetchall()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        url = urlsplit(self.path)
+        if url.path == "/healthz":
+            self.reply(200, {{"status": "ok"}})
+        elif url.path == "/words":
+            word = parse_qs(url.query).get("q", [""])[0]
+            try:
+                rows = find_words(word)
+            except (sqlite3.Error, sqlite3.Warning):
+                self.reply(500, {{"error": "internal error"}})
+                return
+            self.reply(200, {{"words": [{{"word": w, "length": n}} for w, n in rows]}})
+        else:
+            self.reply(404, {{"error": "not found"}})
+
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):  # quiet: sqlmap sends thousands of requests
+        pass
+
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"""
+PARAMETERIZED_QUERY = '"SELECT word, length FROM words WHERE word = ?", (word,)'
+INJECTABLE_QUERY = "f\"SELECT word, length FROM words WHERE word = '{word}'\""
+
+DAST_CONFIG = """
+[tool.gauntlet.dast]
+deploy = "process"
+command = [{python}, "service/words.py"]
+health_path = "/healthz"
+dbms = "SQLite"
+
+[[tool.gauntlet.dast.targets]]
+name = "words"
+path = "/words"
+query = {{ q = "quick" }}
+params = ["q"]
+time_limit = 120
+"""
+
 # Planted defects, each added to the clean files.
 MISFORMATTED = PACKAGE + "\n\nSEPARATORS = [ ' ','\\t' ]\n"
 
@@ -217,7 +294,9 @@ class Report:
         return EXIT_PASSED
 
 
-def clean_files(with_image: bool, base_image: str) -> dict[str, str]:
+def clean_files(
+    with_image: bool = False, base_image: str = DEFAULT_BASE_IMAGE, with_dast: bool = False
+) -> dict[str, str]:
     """Return the files of the clean repository, ``{relative path: text}``."""
     files = {
         "pyproject.toml": PYPROJECT,
@@ -228,12 +307,16 @@ def clean_files(with_image: bool, base_image: str) -> dict[str, str]:
     }
     if with_image:
         files["Dockerfile"] = DOCKERFILE.format(base_image=base_image)
+    if with_dast:
+        # A JSON string is a valid TOML basic string, quotes and escapes included.
+        files["pyproject.toml"] += DAST_CONFIG.format(python=json.dumps(sys.executable))
+        files[SERVICE_PATH] = SERVICE.format(query=PARAMETERIZED_QUERY)
     return files
 
 
 def defect_cases(clean: Mapping[str, str]) -> list[Case]:
-    """Return one case per checked gate, in pipeline order (image only when ``clean`` has a
-    Dockerfile)."""
+    """Return one case per checked gate, in pipeline order: image only when ``clean`` has a
+    Dockerfile, dast only when it has the service."""
     package = "wordstats/__init__.py"
     tests = "tests/test_wordstats.py"
     feature = "features/longest_word.feature"
@@ -290,6 +373,17 @@ def defect_cases(clean: Mapping[str, str]) -> list[Case]:
                 IMAGE_ROOT_RULE,
             )
         )
+    if SERVICE_PATH in clean:
+        injectable = SERVICE.format(query=INJECTABLE_QUERY)
+        cases.append(
+            Case(
+                "dast",
+                "a query built from the request parameter",
+                ("dast",),
+                {SERVICE_PATH: injectable},
+                DAST_RULE,
+            )
+        )
     return cases
 
 
@@ -297,6 +391,7 @@ def run(
     *,
     with_image: bool = False,
     base_image: str = DEFAULT_BASE_IMAGE,
+    with_dast: bool = False,
     keep: bool = False,
     progress: TextIO | None = None,
 ) -> Report:
@@ -306,8 +401,8 @@ def run(
     """
     progress = progress or sys.stderr
     stages = stage_registry.all_stages()
-    clean = clean_files(with_image, base_image)
-    gates = [*CODE_GATES, *(["image"] if with_image else [])]
+    clean = clean_files(with_image, base_image, with_dast)
+    gates = [*CODE_GATES, *(["image"] if with_image else []), *(["dast"] if with_dast else [])]
     workdir = Path(tempfile.mkdtemp(prefix="gauntlet-selftest-"))
     report = Report()
     try:
@@ -434,6 +529,11 @@ def render(report: Report) -> str:
 def main(args: argparse.Namespace) -> int:
     """Run the self-test with the parsed ``gauntlet selftest`` options; print the table."""
     base_image = args.base_image or DEFAULT_BASE_IMAGE
-    report = run(with_image=args.with_image, base_image=base_image, keep=args.keep)
+    report = run(
+        with_image=args.with_image,
+        base_image=base_image,
+        with_dast=args.with_dast,
+        keep=args.keep,
+    )
     sys.stdout.write(render(report))
     return report.exit_code

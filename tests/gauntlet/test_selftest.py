@@ -1,5 +1,5 @@
 """Tests of gauntlet.selftest: the verdict logic on built results, and ``gauntlet selftest`` run
-end to end with the real tools (slow) and with the image gate (docker)."""
+end to end with the real tools (slow), with dast, and with the image gate (docker)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def finding(rule_id: str, path: str | None) -> Finding:
 
 
 def case_for(gate: str) -> selftest.Case:
-    cases = {case.gate: case for case in selftest.defect_cases(selftest.clean_files(False, "x"))}
+    cases = {case.gate: case for case in selftest.defect_cases(selftest.clean_files())}
     return cases[gate]
 
 
@@ -169,13 +169,13 @@ def test_render_explains_rows_not_ok():
 
 
 def test_defect_cases_cover_code_gates():
-    cases = selftest.defect_cases(selftest.clean_files(False, "x"))
+    cases = selftest.defect_cases(selftest.clean_files())
 
     assert [case.gate for case in cases] == list(selftest.CODE_GATES)
 
 
 def test_image_case_only_with_dockerfile():
-    clean = selftest.clean_files(True, "local/python-base")
+    clean = selftest.clean_files(with_image=True, base_image="local/python-base")
 
     cases = selftest.defect_cases(clean)
 
@@ -184,8 +184,26 @@ def test_image_case_only_with_dockerfile():
     assert "USER" not in cases[-1].files["Dockerfile"]
 
 
+def test_dast_case_only_with_service():
+    clean = selftest.clean_files(with_dast=True)
+
+    cases = selftest.defect_cases(clean)
+
+    assert cases[-1].gate == "dast"
+    assert "WHERE word = ?" in clean[selftest.SERVICE_PATH]
+    assert "WHERE word = '{word}'" in cases[-1].files[selftest.SERVICE_PATH]
+    assert "[tool.gauntlet.dast]" in clean["pyproject.toml"]
+
+
+def test_default_cases_leave_out_image_and_dast():
+    gates = [case.gate for case in selftest.defect_cases(selftest.clean_files())]
+
+    assert "image" not in gates
+    assert "dast" not in gates
+
+
 def test_planted_files_differ_from_clean():
-    clean = selftest.clean_files(False, "x")
+    clean = selftest.clean_files(True, "x", True)
 
     for case in selftest.defect_cases(clean):
         for path, text in case.files.items():
@@ -195,9 +213,14 @@ def test_planted_files_differ_from_clean():
 # End to end, with the real tools.
 
 
+# One run checks the code gates and dast: dast needs no container engine and takes seconds here.
+GATES = (*selftest.CODE_GATES, "dast")
+DEFECT_CASES = selftest.defect_cases(selftest.clean_files(with_dast=True))
+
+
 @pytest.fixture(name="code_gates_run", scope="module")
 def fixture_code_gates_run() -> subprocess.CompletedProcess:
-    return run_selftest()
+    return run_selftest("--with-dast")
 
 
 @pytest.mark.slow
@@ -206,7 +229,7 @@ def test_selftest_exits_0(code_gates_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("gate", selftest.CODE_GATES)
+@pytest.mark.parametrize("gate", GATES)
 def test_selftest_gate_passes_clean_code(code_gates_run, gate):
     rows = table_rows(code_gates_run.stdout)
 
@@ -214,7 +237,7 @@ def test_selftest_gate_passes_clean_code(code_gates_run, gate):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", selftest.defect_cases({}), ids=lambda case: case.gate)
+@pytest.mark.parametrize("case", DEFECT_CASES, ids=lambda case: case.gate)
 def test_selftest_gate_fails_on_defect(code_gates_run, case):
     rows = table_rows(code_gates_run.stdout)
 
@@ -225,7 +248,7 @@ def test_selftest_gate_fails_on_defect(code_gates_run, case):
 def test_selftest_prints_only_table_rows(code_gates_run):
     rows = table_rows(code_gates_run.stdout)
 
-    assert len(rows) == 2 * len(selftest.CODE_GATES), code_gates_run.stdout
+    assert len(rows) == 2 * len(GATES), code_gates_run.stdout
     assert "Traceback" not in code_gates_run.stderr
 
 
