@@ -367,10 +367,14 @@ def _route_rule(
 
 
 def _request_fields(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, list[str]]:
-    """Return the names a view reads from ``request.form``, ``.args`` and JSON, by place."""
+    """Return the names a view reads from ``request.form``, ``.args`` and JSON, by place.
+
+    A local name bound to one of them (``data = request.get_json()``) counts as that place.
+    """
+    aliases = _request_aliases(function)
     fields: dict[str, list[str]] = {}
     for node in ast.walk(function):
-        found = _request_field(node)
+        found = _request_field(node, aliases)
         if found is None:
             continue
         place, name = found
@@ -380,23 +384,40 @@ def _request_fields(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[st
     return fields
 
 
-def _request_field(node: ast.AST) -> tuple[str, str] | None:
+def _request_aliases(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str]:
+    """Map each local name assigned from ``request.form`` and the like to its place."""
+    aliases = {}
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Assign):
+            continue
+        place = _request_place(node.value, {})
+        if place is None:
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                aliases[target.id] = place
+    return aliases
+
+
+def _request_field(node: ast.AST, aliases: dict[str, str]) -> tuple[str, str] | None:
     """Match ``request.form["x"]``, ``request.form.get("x")`` and ``request.get_json()["x"]``."""
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
-        place = _request_place(node.value)
+        place = _request_place(node.value, aliases)
         if place is not None and isinstance(node.slice.value, str):
             return place, node.slice.value
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         if node.func.attr in ("get", "getlist"):
-            place = _request_place(node.func.value)
+            place = _request_place(node.func.value, aliases)
             name = _first_string_arg(node)
             if place is not None and name is not None:
                 return place, name
     return None
 
 
-def _request_place(node: ast.expr) -> str | None:
-    """Return the place for ``request.form`` / ``request.args`` / ``request.json`` / get_json()."""
+def _request_place(node: ast.expr, aliases: dict[str, str]) -> str | None:
+    """Return the place of ``request.form``, ``.args``, ``.json``, ``get_json()`` or an alias."""
+    if isinstance(node, ast.Name):
+        return aliases.get(node.id)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
         node = node.func
     if not isinstance(node, ast.Attribute) or not isinstance(node.value, ast.Name):

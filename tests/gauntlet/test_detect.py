@@ -233,3 +233,26 @@ def test_python_files_outside_venvs_only(tmp_path: Path) -> None:
 
     write_files(tmp_path, {"scripts/run.py": ""})
     assert detect.contains_python_files(tmp_path) is True
+
+
+def test_request_alias_fields_found(tmp_path: Path) -> None:
+    write_files(
+        tmp_path,
+        {
+            "app.py": """\
+                from flask import Flask, request
+
+                app = Flask(__name__)
+
+
+                @app.post("/api/notes")
+                def create_note():
+                    data = request.get_json(force=True)
+                    return data["title"] + data.get("body", "")
+                """,
+        },
+    )
+    app = detect.detect_layout(tmp_path).app
+    assert app is not None
+
+    assert app.routes == (detect.Route("POST", "/api/notes", "json", ("title", "body")),)
