@@ -17,7 +17,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# Directories at the root (or under src/) that never hold the package under test.
+# Directories at the root (or under src/) that never contain the package under test.
 NON_SOURCE_DIRS = frozenset(
     {
         "tests",
@@ -64,7 +64,7 @@ class Route:
 
 @dataclass(frozen=True)
 class FlaskApp:
-    """A Flask application found in the source, with what DAST can scan without a session."""
+    """A Flask application found in the source, with the views DAST can scan without a session."""
 
     import_name: str  # the value of ``flask --app``
     source: str  # file that defines the app, relative to the root
@@ -76,7 +76,7 @@ class FlaskApp:
 
 @dataclass(frozen=True)
 class Layout:
-    """What ``init`` found in a repository."""
+    """Layout of a repository as ``init`` detected it."""
 
     root: Path
     packages: tuple[str, ...]  # package directories, relative POSIX paths
