@@ -714,3 +714,12 @@ def _read_text(path: Path) -> str | None:
             return handle.read()
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it to UTF-8, "
+            f"then run gauntlet init again"
+        ) from exc
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read {path}: {exc.strerror}; fix its permissions, then run gauntlet init again"
+        ) from exc

@@ -612,3 +612,17 @@ def test_single_target_keeps_parallel_default(tmp_path: Path) -> None:
     run_init(tmp_path)
 
     assert "parallel" not in gauntlet_table(tmp_path)["dast"]
+
+
+def test_non_utf8_makefile_names_file(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").write_bytes(b"# caf\xe9\nall:\n")
+
+    with pytest.raises(UsageError, match=r"Makefile is not UTF-8 text .*convert it to UTF-8"):
+        run_init(tmp_path)
+
+
+def test_directory_named_pyproject_names_file(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").mkdir()
+
+    with pytest.raises(UsageError, match=r"cannot read .*pyproject.toml: Is a directory"):
+        run_init(tmp_path)
