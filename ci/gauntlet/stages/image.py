@@ -14,6 +14,7 @@ DB makes the stage an error whose message explains how to provide one, never a p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TOOL = "trivy"
 REPORT_FILE = "trivy.json"
+DB_ERROR_PREFIX = "trivy vulnerability DB not available"
 TRIVY_TIMEOUT_MARGIN_S = 5.0  # trivy's --timeout ends this long before the stage's deadline
 
 TRIVY_SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -181,24 +183,61 @@ class ImageStage(Stage):
             engine.kit_labels(ctx.settings.run_id),
         )
 
-        report_path = ctx.out_dir / REPORT_FILE
-        report_path.unlink(missing_ok=True)
-        remaining_s = ctx.deadline - time.monotonic() - TRIVY_TIMEOUT_MARGIN_S
-        completed = ctx.run_tool(build_argv(ctx.root, options, tag, report_path, remaining_s))
-        if completed.returncode != 0 or not report_path.is_file():
-            raise scan_error(completed.returncode, completed.stderr, options)
+        built = {"image": tag, "image_id": image_id}
+        try:
+            report = self.scan(ctx, options, tag)
+        except StageError as error:
+            return self.scan_failed(ctx, options, built, error)
 
-        report = read_report(report_path)
         findings = parse_report(report, options, tag)
         details: dict[str, Any] = {
-            "image": tag,
-            "image_id": image_id,
+            **built,
             "scanners": list(options.scanners),
             "db": describe_db(options, ctx.root),
             "report_counts": count_by_kind(report),
             "report": REPORT_FILE,
         }
         return self.verdict(findings, options, details)
+
+    def scan(self, ctx: StageContext, options: ImageOptions, tag: str) -> dict[str, Any]:
+        """Run trivy on the built image and return its JSON report, or raise StageError."""
+        report_path = ctx.out_dir / REPORT_FILE
+        report_path.unlink(missing_ok=True)
+        remaining_s = ctx.deadline - time.monotonic() - TRIVY_TIMEOUT_MARGIN_S
+        completed = ctx.run_tool(build_argv(ctx.root, options, tag, report_path, remaining_s))
+        if completed.returncode != 0 or not report_path.is_file():
+            raise scan_error(completed.returncode, completed.stderr, options)
+        return read_report(report_path)
+
+    def scan_failed(
+        self, ctx: StageContext, options: ImageOptions, built: dict[str, Any], error: StageError
+    ) -> StageResult:
+        """End as error, keeping the built image for dast.
+
+        When only the vulnerability DB is missing, the other scanners still run, so their
+        findings are reported; the stage stays ``error`` because the vulnerability scan did not run.
+        """
+        message = str(error)
+        others = tuple(scanner for scanner in options.scanners if scanner != "vuln")
+        if not message.startswith(DB_ERROR_PREFIX) or not others:
+            return self.result(Status.ERROR, message=message, **built)
+
+        without_db = dataclasses.replace(options, scanners=others)
+        try:
+            report = self.scan(ctx, without_db, built["image"])
+        except StageError as second:
+            return self.result(Status.ERROR, message=f"{message}; {second}", **built)
+        findings = parse_report(report, without_db, built["image"])
+        details = {
+            **built,
+            "scanners": list(others),
+            "db": "no DB: vuln scanner could not run",
+            "report_counts": count_by_kind(report),
+            "report": REPORT_FILE,
+        }
+        gating = sum(1 for finding in findings if finding.gating)
+        summary = f"{' and '.join(others)} scanned: {gating} gating finding(s)"
+        return self.result(Status.ERROR, findings, f"{message}. {summary}", **details)
 
     def verdict(
         self, findings: list[Finding], options: ImageOptions, details: dict[str, Any]
@@ -266,7 +305,7 @@ def scan_error(returncode: int, stderr: str, options: ImageOptions) -> StageErro
     """Return the StageError for a scan that wrote no report, with the fix for a missing DB."""
     fatal = _fatal_line(stderr) or f"trivy exited {returncode} without writing {REPORT_FILE}"
     if "vuln" in options.scanners and _DB_ERROR.search(stderr):
-        return StageError(f"trivy vulnerability DB not available: {fatal}; {db_fix(options)}")
+        return StageError(f"{DB_ERROR_PREFIX}: {fatal}; {db_fix(options)}")
     return StageError(f"trivy scan failed (exit {returncode}): {fatal}")
 
 

@@ -500,11 +500,14 @@ def test_offline_without_db_is_error(
     options = image_options(base_image, cache_dir, offline=True)
     ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
 
-    with pytest.raises(StageError, match="vulnerability DB not available") as caught:
-        image.STAGE.run(ctx)
+    result = image.STAGE.run(ctx)
 
-    assert "pre-seed the cache" in str(caught.value)
-    assert "db_repository" in str(caught.value)
+    assert result.status is Status.ERROR
+    assert "vulnerability DB not available" in result.message
+    assert "pre-seed the cache" in result.message
+    assert "db_repository" in result.message
+    assert result.details["image"].startswith("gauntlet-")
+    assert result.details["scanners"] == ["misconfig", "secret"]
 
 
 @pytest.mark.slow
@@ -517,11 +520,44 @@ def test_mirror_without_db_is_error(
     options = image_options(base_image, cache_dir, db_repository=empty_repository)
     ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
 
-    with pytest.raises(StageError, match="vulnerability DB not available") as caught:
-        image.STAGE.run(ctx)
+    result = image.STAGE.run(ctx)
 
-    assert empty_repository in str(caught.value)
-    assert "db_repository" in str(caught.value)
+    assert result.status is Status.ERROR
+    assert empty_repository in result.message
+    assert "db_repository" in result.message
+    assert result.details["image"].startswith("gauntlet-")
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_missing_db_still_reports_misconfiguration(
+    image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
+) -> None:
+    root = image_repo("root")
+    options = image_options(base_image, cache_dir, offline=True)
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    result = image.STAGE.run(ctx)
+
+    assert result.status is Status.ERROR
+    assert [f.rule_id for f in result.gating_findings] == ["DS-0002"]
+    assert result.details["db"] == "no DB: vuln scanner could not run"
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_vuln_only_without_db_is_error(
+    image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
+) -> None:
+    root = image_repo("nonroot")
+    options = image_options(base_image, cache_dir, offline=True, scanners=("vuln",))
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    result = image.STAGE.run(ctx)
+
+    assert result.status is Status.ERROR
+    assert result.findings == []
+    assert result.details["image"].startswith("gauntlet-")
 
 
 @pytest.mark.slow
