@@ -206,7 +206,15 @@ def _unregister(pid: int) -> None:
         _live_groups.discard(pid)
 
 
-def _append_log(log_path: Path, argv: list[str], code: int, duration: float, stdout: str, stderr: str, reason: str) -> None:
+def _append_log(
+    log_path: Path,
+    argv: list[str],
+    code: int,
+    duration: float,
+    stdout: str,
+    stderr: str,
+    reason: str,
+) -> None:
     ending = f" ({reason})" if reason else ""
     with open(log_path, "a", encoding="utf-8") as handle:
         handle.write(f"$ {' '.join(argv)}\n")

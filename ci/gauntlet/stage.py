@@ -226,6 +226,12 @@ class Stage(ABC):
         """Return one line that says what trips this stage's gate with these options."""
         return self.description
 
-    def result(self, status: Status, findings: list[Finding] | None = None, message: str = "", **details: Any) -> StageResult:
+    def result(
+        self,
+        status: Status,
+        findings: list[Finding] | None = None,
+        message: str = "",
+        **details: Any,
+    ) -> StageResult:
         """Build a StageResult for this stage (the pipeline fills in the duration)."""
         return StageResult(self.name, status, list(findings or []), 0.0, message, dict(details))
