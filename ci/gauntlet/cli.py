@@ -228,7 +228,7 @@ def command_run(args: argparse.Namespace) -> int:
     with terminate_as_interrupt():
         outcome = pipeline.run()
         write_reports(outcome)
-    sys.stdout.write("\n" + summary.render(outcome))
+    progress.terminal.write("\n" + summary.render(outcome))
     return outcome.exit_code
 
 

@@ -15,7 +15,8 @@ one stuck stage cannot hold up the run.
 Cancellation: after the first ``failed`` or ``error`` result, ``--fail-fast`` sets the cancel
 event of every running stage. Those stages and the ones not started yet end ``skipped``. Ctrl-C
 (KeyboardInterrupt in the main thread, which the CLI also raises on SIGTERM) cancels everything,
-kills every live process group and returns only the stages that had finished.
+kills every live process group and returns only the stages that had finished. Any other exception
+that escapes the scheduler does the same before it propagates.
 """
 
 from __future__ import annotations
@@ -211,8 +212,12 @@ class Pipeline:
         except KeyboardInterrupt:
             outcome.interrupted = True
             finished = dict(self._results)
-            self._interrupt()
+            self._stop_running("interrupted")
             self._results = finished
+        except BaseException as exc:
+            # A bug here or in the listener must not leave stages and their tools running.
+            self._stop_running(f"run aborted by {type(exc).__name__}: {exc}")
+            raise
 
         outcome.results = [self._results[name] for name in self.selected if name in self._results]
         outcome.duration_s = time.monotonic() - started
@@ -416,10 +421,12 @@ class Pipeline:
             self._finish(StageResult(name, Status.SKIPPED, message=reason))
         pending.clear()
 
-    def _interrupt(self) -> None:
+    def _stop_running(self, reason: str) -> None:
         """Cancel every stage, kill every tool and give stage threads a moment to tear down."""
         log.warning(
-            "interrupted: stopping %s", ", ".join(self._running) or "nothing (no stage was running)"
+            "%s: stopping %s",
+            reason,
+            ", ".join(self._running) or "nothing (no stage was running)",
         )
         for job in self._running.values():
             job.context.cancel.set()

@@ -333,6 +333,30 @@ def test_interrupt_kills_tools_and_writes_reports(repo, signum):
     ]
 
 
+def test_closed_stdout_finishes_run_quietly(repo):
+    append_config(repo, "jobs = 3\n[tool.gauntlet.slow]\nseconds = 1\n")
+    append_config(repo, "[tool.gauntlet.hang]\ntimeout = 2\n")
+    child = gauntlet_process(
+        repo, 'FakeStage("quick"), FakeStage("slow"), HangingToolStage("hang")', "run"
+    )
+    pid_file = repo / "reports" / "hang" / "child.pid"
+    assert child.stdout is not None
+    child.stdout.readline()
+    wait_for(lambda: pid_file.is_file() and pid_file.read_text())
+    child.stdout.close()  # as `head -1` does after its first line
+    _, err = child.communicate(timeout=60)
+
+    alive = [pid for pid in fake_stages.tool_pids(pid_file) if fake_stages.pid_alive(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)  # so that a failing test leaves no sleep behind
+    assert "Traceback" not in err
+    assert "Exception ignored" not in err
+    assert child.returncode == 3
+    assert alive == []
+    summary = json.loads((repo / "reports" / "summary.json").read_text(encoding="utf-8"))
+    assert [stage["name"] for stage in summary["stages"]] == ["quick", "slow", "hang"]
+
+
 @pytest.mark.parametrize(
     ("config_text", "args", "expected"),
     [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -218,6 +220,28 @@ def test_interrupt_keeps_finished_and_kills_tools(tmp_path):
     assert outcome.unfinished == ["hang"]
     assert [pid for pid in pids if fake_stages.pid_alive(pid)] == []
     assert outcome.exit_code == 130
+
+
+def test_listener_error_kills_tools_and_cancels_stages(tmp_path):
+    class BrokenListener:
+        def stage_started(self, name):
+            pass
+
+        def stage_finished(self, result):
+            raise RuntimeError("listener broke")
+
+        def tick(self, running):
+            pass
+
+    stages = fake_stages.registry(fake_stages.HangingToolStage("hang"), FakeStage("wait"))
+    toml = "jobs = 2\n[tool.gauntlet.wait]\nseconds = 1\n"
+    with pytest.raises(RuntimeError, match="listener broke"):
+        run(tmp_path, stages, toml, listener=BrokenListener())
+    pids = fake_stages.tool_pids(tmp_path / "reports" / "hang" / "child.pid")
+    alive = [pid for pid in pids if fake_stages.pid_alive(pid)]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)  # so that a failing test leaves no sleep behind
+    assert alive == []
 
 
 def test_run_cleans_previous_results_but_keeps_history(tmp_path):

@@ -4,10 +4,15 @@ On a TTY, finished stages are printed as they end and one status line below them
 running stages with their elapsed time, redrawn in place. Elsewhere (CI logs, pipes) each start
 and end is one plain line. Tool output stays in the stage logs. For a failed or errored stage, the
 summary prints the last ``TAIL_LINES`` lines of its log, or its message when the log is empty.
+
+Terminal output never ends a run: once stdout breaks (its reader went away, as in
+``gauntlet run | head -1``), later output is dropped and the run goes on to write its reports.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 from collections import deque
@@ -17,15 +22,57 @@ from typing import Mapping, TextIO
 from gauntlet.pipeline import RunOutcome
 from gauntlet.stage import StageResult, Status
 
+log = logging.getLogger(__name__)
+
 TAIL_LINES = 20
 REDRAW_S = 0.5
 
 
+class Terminal:
+    """A text stream that stops writing, without raising, after its first write error."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.closed = False
+
+    def write(self, text: str) -> None:
+        """Write and flush ``text``; drop it once the stream has failed."""
+        if self.closed:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError) as exc:
+            # ValueError: the stream object itself was closed.
+            self.closed = True
+            log.debug("terminal output stopped: %s", exc)
+            silence(self.stream)
+
+
+def silence(stream: TextIO) -> None:
+    """Point the file descriptor behind ``stream`` at /dev/null.
+
+    Python flushes stdout once more at exit. With the reader gone, that flush would print
+    "Exception ignored ... BrokenPipeError" to stderr. Python's documentation of SIGPIPE
+    gives this remedy. A stream without a file descriptor is left as it is.
+    """
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, descriptor)
+    finally:
+        os.close(devnull)
+
+
 class Progress:
-    """A pipeline listener that prints progress to ``stream``."""
+    """A pipeline listener that prints progress to ``stream``, through ``terminal``."""
 
     def __init__(self, stream: TextIO | None = None, live: bool | None = None) -> None:
         self.stream = stream or sys.stdout
+        self.terminal = Terminal(self.stream)
         self.live = self.stream.isatty() if live is None else live
         self._status_shown = False
         self._last_redraw = 0.0
@@ -48,18 +95,16 @@ class Progress:
         self._last_redraw = now
         parts = [f"{name} {now - started:.0f}s" for name, started in running.items()]
         self._clear_status()
-        self.stream.write("running: " + ", ".join(parts))
-        self.stream.flush()
+        self.terminal.write("running: " + ", ".join(parts))
         self._status_shown = True
 
     def _clear_status(self) -> None:
         if self._status_shown:
-            self.stream.write("\r\x1b[2K")
+            self.terminal.write("\r\x1b[2K")
             self._status_shown = False
 
     def _print(self, line: str) -> None:
-        self.stream.write(line + "\n")
-        self.stream.flush()
+        self.terminal.write(line + "\n")
 
 
 def describe(result: StageResult) -> str:

@@ -30,6 +30,37 @@ def test_live_progress_redraws_status_line():
     assert text.endswith("\r\x1b[2Kunit: failed (2.0 s)\n")
 
 
+class ClosedPipe(io.StringIO):
+    """A stdout whose reader went away, as after ``gauntlet run | head -1``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def write(self, text: str) -> int:
+        self.attempts += 1
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_progress_survives_closed_stdout():
+    stream = ClosedPipe()
+    progress = summary.Progress(stream, live=False)
+    progress.stage_started("lint")
+    progress.stage_finished(StageResult("lint", Status.PASSED, duration_s=1.0))
+    progress.terminal.write("the table\n")
+    assert progress.terminal.closed is True
+    assert stream.attempts == 1
+
+
+def test_live_progress_survives_closed_stdout():
+    stream = ClosedPipe()
+    progress = summary.Progress(stream, live=True)
+    progress.tick({"unit": 0.0})
+    progress.stage_finished(StageResult("unit", Status.PASSED, duration_s=1.0))
+    assert progress.terminal.closed is True
+    assert stream.attempts == 1
+
+
 def test_skipped_stage_line_gives_reason():
     result = StageResult("coverage", Status.SKIPPED, message="needs unit, which ended error")
     assert summary.describe(result) == "skipped: needs unit, which ended error"
