@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from gauntlet import __version__, config, stages as stage_registry
 from gauntlet.errors import (
@@ -217,7 +217,9 @@ def command_run(args: argparse.Namespace) -> int:
     stages = load_stages()
     overrides = {"jobs": args.jobs, "fail_fast": args.fail_fast, "reports": args.reports}
     settings = config.load(find_root(args.root), stages, cli=overrides)
-    selected = select_stages(stages, split_names(args.only), split_names(args.skip))
+    only = split_names(args.only, "--only", stages)
+    skip = split_names(args.skip, "--skip", stages)
+    selected = select_stages(stages, only, skip)
     if not selected:
         raise UsageError(
             "no stage left to run after --only and --skip; `gauntlet list` shows the stages"
@@ -323,11 +325,21 @@ def import_optional(module: str, command: str) -> Any:
         ) from None
 
 
-def split_names(values: Sequence[str]) -> list[str]:
-    """Return stage names from repeated, comma-separated option values."""
+def split_names(values: Sequence[str], flag: str, stages: Mapping[str, Stage]) -> list[str]:
+    """Return stage names from repeated, comma-separated values of ``flag``.
+
+    Raises UsageError for a value that names no stage (``--only ""``, ``--only ,``), which would
+    otherwise read as no filter at all.
+    """
     names = []
     for value in values:
-        names.extend(part.strip() for part in value.split(",") if part.strip())
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not parts:
+            raise UsageError(
+                f"{flag} {value!r} names no stage; give stage names separated by commas "
+                f"or leave out {flag} (valid stages: {', '.join(stages)})"
+            )
+        names.extend(parts)
     return names
 
 

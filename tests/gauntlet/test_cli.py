@@ -137,6 +137,24 @@ def test_unknown_stage_in_only(repo, monkeypatch, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--only", ""], "--only ''"),
+        (["--only", ","], "--only ','"),
+        (["--only", "a", "--only", " , "], "--only ' , '"),
+        (["--skip", ""], "--skip ''"),
+    ],
+)
+def test_empty_stage_list_is_usage_error(repo, monkeypatch, capsys, args, expected):
+    use_stages(monkeypatch, FakeStage("a"), FakeStage("b"))
+    assert cli.main(["run", *args]) == 2
+    line = error_line(capsys)
+    assert line.startswith(f"gauntlet: error: {expected} names no stage; ")
+    assert "valid stages: a, b" in line
+    assert not (repo / "reports").exists()
+
+
 def test_skipping_everything_is_usage_error(repo, monkeypatch, capsys):
     use_stages(monkeypatch, FakeStage("a"))
     assert cli.main(["run", "--skip", "a"]) == 2
