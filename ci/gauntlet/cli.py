@@ -35,9 +35,9 @@ from gauntlet.errors import (
     UsageError,
 )
 from gauntlet import hooks, merge
-from gauntlet.pipeline import Pipeline, select_stages
+from gauntlet.pipeline import Pipeline, RunOutcome, select_stages
 from gauntlet.reports import summary, write_reports
-from gauntlet.stage import Stage
+from gauntlet.stage import Stage, Status
 
 log = logging.getLogger("gauntlet")
 
@@ -202,12 +202,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class LowercaseLevelFormatter(logging.Formatter):
+    """A formatter that writes the level in lower case: ``gauntlet: error: ...``.
+
+    The one-line errors of ``guarded`` read the same way, as argparse's do.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        copy = logging.makeLogRecord(record.__dict__)
+        copy.levelname = record.levelname.lower()
+        return super().format(copy)
+
+
 def configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if verbose:
-        handler.setFormatter(logging.Formatter("gauntlet: %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            LowercaseLevelFormatter("gauntlet: %(levelname)s %(name)s: %(message)s")
+        )
     else:
-        handler.setFormatter(logging.Formatter("gauntlet: %(levelname)s: %(message)s"))
+        handler.setFormatter(LowercaseLevelFormatter("gauntlet: %(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
@@ -230,8 +244,22 @@ def command_run(args: argparse.Namespace) -> int:
     with terminate_as_interrupt():
         outcome = pipeline.run()
         write_reports(outcome)
+    log_stage_problems(outcome)
     progress.terminal.write("\n" + summary.render(outcome))
     return outcome.exit_code
+
+
+def log_stage_problems(outcome: RunOutcome) -> None:
+    """Log one line per failed or errored stage to stderr, where CI logs show errors.
+
+    stdout has the same messages in the summary table's details, which a pipe may drop.
+    """
+    for result in outcome.results:
+        message = " ".join(result.message.splitlines())
+        if result.status is Status.ERROR:
+            log.error("stage %s: %s", result.name, message or "see its log")
+        elif result.status is Status.FAILED:
+            log.error("stage %s failed: %s", result.name, message or "its gate tripped")
 
 
 def command_list(args: argparse.Namespace) -> int:

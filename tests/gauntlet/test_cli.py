@@ -197,6 +197,28 @@ def test_missing_tool_exits_3(repo, monkeypatch, capsys):
     )
 
 
+def test_stage_problems_are_logged_to_stderr(repo, monkeypatch, capsys):
+    use_stages(
+        monkeypatch,
+        FakeStage("good"),
+        FakeStage("bad", Status.FAILED, findings=1),
+        fake_stages.MissingToolStage("tool"),
+        FakeStage("later", needs=("tool",)),
+    )
+    assert cli.main(["run"]) == 3
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert lines[0] == "gauntlet: error: stage bad failed: gate tripped"
+    assert lines[1].startswith(
+        "gauntlet: error: stage tool: tool not found on PATH: 'gauntlet-no-such-tool-xyz'; "
+    )
+    assert len(lines) == 2
+    assert "tool error: tool not found on PATH" in captured.out
+    assert ["bad", "failed", "1", "0.0", "s"] in [
+        line.split() for line in captured.out.splitlines()
+    ]
+
+
 def test_stage_import_failure_exits_3(repo, monkeypatch, capsys):
     def broken():
         raise ModuleNotFoundError("No module named 'gauntlet.stages.nope'")
@@ -444,3 +466,4 @@ def test_tool_missing_from_path_with_real_stages(repo):
     assert completed.returncode == 3
     assert "Traceback" not in completed.stderr
     assert "format error: tool not found on PATH: 'black'" in completed.stdout
+    assert "gauntlet: error: stage format: tool not found on PATH: 'black'" in completed.stderr
