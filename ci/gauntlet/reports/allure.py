@@ -2,8 +2,11 @@
 
 The CLI is the npm package ``allure`` pinned in the repository's package.json; it is looked up in
 ``<root>/node_modules/.bin`` first, then on PATH. The kit runs ``allure awesome --single-file``
-with explicit output and history paths, so it needs no config file and honours any reports
-directory. An ``allurerc.mjs`` in the root, when present, still sets the report name.
+with explicit results, output and history paths and the report name (the root directory's name),
+in an empty temporary working directory. Allure 3 (checked with 3.18.0) reads its config file
+only from the working directory, so the target repository's ``allurerc.mjs`` is never loaded.
+That file may import the ``allure`` package, which a repository without node_modules cannot
+resolve.
 
 A missing CLI or a failed generation is a warning in the summary, never a stage failure: the
 verdicts come from the stages, and the Allure report is a view of the unit and bdd results.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 
@@ -54,16 +58,19 @@ def write(outcome: RunOutcome) -> Path | None:
         str(output),
         "--history-path",
         str(settings.reports_dir / ALLURE_HISTORY),
+        "--report-name",
+        settings.root.resolve().name,
     ]
     log_path = settings.reports_dir / LOG_FILE
     try:
-        completed = process.run(
-            argv,
-            cwd=settings.root,
-            log_path=log_path,
-            timeout_s=TIMEOUT_S,
-            cancel=threading.Event(),
-        )
+        with tempfile.TemporaryDirectory(prefix="gauntlet-allure-") as empty_dir:
+            completed = process.run(
+                argv,
+                cwd=Path(empty_dir),
+                log_path=log_path,
+                timeout_s=TIMEOUT_S,
+                cancel=threading.Event(),
+            )
     except StageError as exc:
         outcome.warnings.append(f"Allure report not generated: {exc}; see {log_path}")
         return None

@@ -59,6 +59,29 @@ def test_single_file_report_from_real_results(outcome, tmp_path):
     assert (outcome.settings.reports_dir / "allure-history.jsonl").is_file()
 
 
+@pytest.mark.slow
+def test_report_ignores_target_repo_allurerc(outcome, tmp_path, monkeypatch):
+    # Another repository using the kit: an allurerc.mjs that imports the `allure` package, no
+    # node_modules to resolve it from, and the CLI found on PATH.
+    root = outcome.settings.root
+    (root / "allurerc.mjs").write_text(
+        'import { defineConfig } from "allure";\n'
+        'export default defineConfig({ name: "from the repo", output: "./elsewhere" });\n',
+        encoding="utf-8",
+    )
+    cli_dir = REPO_ROOT / "node_modules" / ".bin"
+    assert (cli_dir / "allure").is_file(), "the pinned Allure CLI is missing: run `npm ci`"
+    monkeypatch.setenv("PATH", f"{cli_dir}{os.pathsep}{os.environ['PATH']}")
+    record_allure_results(outcome.settings.allure_results_dir, tmp_path)
+
+    index = allure.write(outcome)
+    assert outcome.warnings == []
+    assert index == outcome.settings.reports_dir / "allure-report" / "index.html"
+    assert f"<title> {root.name}" in index.read_text(encoding="utf-8")
+    assert not (root / "node_modules").exists()
+    assert not (root / "elsewhere").exists()
+
+
 def test_missing_cli_is_a_warning(outcome, tmp_path, monkeypatch):
     results = outcome.settings.allure_results_dir
     results.mkdir()
