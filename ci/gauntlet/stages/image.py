@@ -6,6 +6,12 @@ stage can run it and ``gauntlet clean`` can remove it. trivy scans it for vulner
 misconfigurations of the image configuration (such as running as root) and secrets. trivy writes
 every finding at every severity to ``trivy.json``, and the stage applies the gate itself.
 
+With the misconfig scanner, ``trivy config`` also checks the Dockerfile source
+(``trivy-config.json``). trivy 0.76 rebuilds a Dockerfile from the image history to check the image
+configuration, and that rebuilt file fails to parse whenever the image has a HEALTHCHECK, so
+without the source scan such an image would pass the misconfiguration gate unchecked. A finding
+reported by both scans is kept once.
+
 trivy exits 1 both on findings (with ``--exit-code 1``) and on fatal errors, so the verdict comes
 from the JSON report only: no report means the scan broke. A vulnerability scan needs trivy's DB,
 from the default repository, a ``db_repository`` mirror or a pre-seeded ``cache_dir``. A missing
@@ -32,6 +38,7 @@ log = logging.getLogger(__name__)
 
 TOOL = "trivy"
 REPORT_FILE = "trivy.json"
+CONFIG_REPORT_FILE = "trivy-config.json"  # trivy config on the Dockerfile source
 DB_ERROR_PREFIX = "trivy vulnerability DB not available"
 TRIVY_TIMEOUT_MARGIN_S = 5.0  # trivy's --timeout ends this long before the stage's deadline
 
@@ -51,13 +58,32 @@ OFFLINE_FLAGS = (
     "--disable-telemetry",
 )
 
+# The offline flags that trivy config accepts: it has no DB, Java DB or VEX repository.
+CONFIG_OFFLINE_FLAGS = ("--skip-check-update", "--skip-version-check", "--disable-telemetry")
+
 # trivy 0.76 log text that means the vulnerability DB was missing or failed to download.
 _DB_ERROR = re.compile(
     r"DB error|vulnerability DB|--skip-db-update cannot be specified|first run cannot skip", re.I
 )
 _TAG_CHARACTERS = re.compile(r"[^a-z0-9_.-]+")
+# The repository trivy 0.76 logs before it downloads the DB: `Downloading artifact... repo="..."`.
+_DB_REPOSITORY = re.compile(r'Downloading artifact\.\.\.\s+repo="([^"]+)"')
+# A file that trivy 0.76's misconfiguration scanner could not parse, logged on stderr as
+#   ERROR [dockerfile scanner] Failed to parse file file_path="Dockerfile" err="..."
+_PARSE_FAILURE = re.compile(
+    r'\[(?P<scanner>[^\]]+)\] Failed to parse file\s+file_path="(?P<path>[^"]*)"'
+    r'(?:\s+err="(?P<error>(?:[^"\\]|\\.)*)")?'
+)
 
 IMAGE_CONFIG = "image config"  # the location of findings in the image's configuration
+# How a misconfiguration finding names the source that reported it.
+FROM_IMAGE_CONFIG = "image configuration"
+FROM_DOCKERFILE = "Dockerfile source"
+FROM_BOTH = "image configuration and Dockerfile source"
+# The file_path trivy gives the Dockerfile it rebuilds from the image history.
+# NOTE: an image that has a Dockerfile at / is logged with the same path, so a parse failure of
+# that file is counted as one of the image configuration.
+REBUILT_DOCKERFILE = "Dockerfile"
 
 
 @dataclass(frozen=True)
@@ -146,6 +172,30 @@ class ImageOptions:  # pylint: disable=too-many-instance-attributes
                 )
 
 
+@dataclass(frozen=True)
+class TrivyScan:
+    """One trivy run that wrote a report: the parsed JSON and trivy's log on stderr."""
+
+    report: dict[str, Any]
+    stderr: str
+
+
+@dataclass
+class Coverage:
+    """Files that trivy's misconfiguration scans could not parse, and what that means for the gate.
+
+    ``unchecked`` is empty unless no scan checked the Dockerfile, in which case it says why.
+    """
+
+    warnings: list[str] = field(default_factory=list)
+    parse_failures: list[dict[str, str]] = field(default_factory=list)
+    unchecked: str = ""
+
+    def warning_text(self) -> str:
+        """Return the warnings as the text that follows the stage's message."""
+        return "".join(f"; warning: {warning}" for warning in self.warnings)
+
+
 class ImageStage(Stage):
     """Fails on any vulnerability, misconfiguration or secret with a severity in ``severities``."""
 
@@ -166,7 +216,7 @@ class ImageStage(Stage):
         )
 
     def run(self, ctx: StageContext) -> StageResult:
-        """Build the image, scan it with trivy and gate on the findings in trivy's JSON report."""
+        """Build the image, scan it and its Dockerfile with trivy and gate on the JSON reports."""
         options: ImageOptions = ctx.options
         dockerfile = ctx.root / options.dockerfile
         if not dockerfile.is_file():
@@ -185,21 +235,24 @@ class ImageStage(Stage):
 
         built = {"image": tag, "image_id": image_id}
         try:
-            report = self.scan(ctx, options, tag)
+            source = self.scan_dockerfile(ctx, options)
         except StageError as error:
-            return self.scan_failed(ctx, options, built, error)
+            return self.result(Status.ERROR, message=str(error), **built)
 
-        findings = parse_report(report, options, tag)
+        try:
+            scan = self.scan(ctx, options, tag)
+        except StageError as error:
+            return self.scan_failed(ctx, options, built, error, source)
+
         details: dict[str, Any] = {
             **built,
             "scanners": list(options.scanners),
             "db": describe_db(options, ctx.root),
-            "report_counts": count_by_kind(report),
-            "report": REPORT_FILE,
         }
-        return self.verdict(findings, options, details)
+        findings, problems = self.collect(scan, source, options, details)
+        return self.verdict(findings, options, details, problems)
 
-    def scan(self, ctx: StageContext, options: ImageOptions, tag: str) -> dict[str, Any]:
+    def scan(self, ctx: StageContext, options: ImageOptions, tag: str) -> TrivyScan:
         """Run trivy on the built image and return its JSON report, or raise StageError."""
         report_path = ctx.out_dir / REPORT_FILE
         report_path.unlink(missing_ok=True)
@@ -207,10 +260,60 @@ class ImageStage(Stage):
         completed = ctx.run_tool(build_argv(ctx.root, options, tag, report_path, remaining_s))
         if completed.returncode != 0 or not report_path.is_file():
             raise scan_error(completed.returncode, completed.stderr, options)
-        return read_report(report_path)
+        return TrivyScan(read_report(report_path), completed.stderr)
+
+    def scan_dockerfile(self, ctx: StageContext, options: ImageOptions) -> TrivyScan | None:
+        """Run trivy config on the Dockerfile source; None when the misconfig scanner is off."""
+        if "misconfig" not in options.scanners:
+            return None
+
+        report_path = ctx.out_dir / CONFIG_REPORT_FILE
+        report_path.unlink(missing_ok=True)
+        remaining_s = ctx.deadline - time.monotonic() - TRIVY_TIMEOUT_MARGIN_S
+        completed = ctx.run_tool(build_config_argv(ctx.root, options, report_path, remaining_s))
+        if completed.returncode != 0 or not report_path.is_file():
+            fatal = _fatal_line(completed.stderr) or f"no {CONFIG_REPORT_FILE} written"
+            raise StageError(
+                f"trivy config on {options.dockerfile} failed (exit {completed.returncode}): "
+                f"{fatal}"
+            )
+        return TrivyScan(read_report(report_path), completed.stderr)
+
+    def collect(
+        self,
+        scan: TrivyScan,
+        source: TrivyScan | None,
+        options: ImageOptions,
+        details: dict[str, Any],
+    ) -> tuple[list[Finding], Coverage]:
+        """Parse both reports into one list of findings and record what each report covered.
+
+        ``details`` gets the report names, the counts of trivy's entries and the files that
+        trivy could not parse.
+        """
+        image = details["image"]
+        findings = parse_report(scan.report, options, image)
+        details["report_counts"] = count_by_kind(scan.report)
+        details["report"] = REPORT_FILE
+        if source is None:
+            return findings, Coverage()
+
+        source_findings = parse_config_report(source.report, options)
+        findings = merge_dockerfile_findings(findings, source_findings)
+        details["dockerfile_report"] = CONFIG_REPORT_FILE
+        details["dockerfile_counts"] = count_by_kind(source.report)
+        coverage = check_coverage(scan, source, options)
+        details["parse_failures"] = coverage.parse_failures
+        details["warnings"] = coverage.warnings
+        return findings, coverage
 
     def scan_failed(
-        self, ctx: StageContext, options: ImageOptions, built: dict[str, Any], error: StageError
+        self,
+        ctx: StageContext,
+        options: ImageOptions,
+        built: dict[str, Any],
+        error: StageError,
+        source: TrivyScan | None,
     ) -> StageResult:
         """End as error, keeping the built image for dast.
 
@@ -224,36 +327,54 @@ class ImageStage(Stage):
 
         without_db = dataclasses.replace(options, scanners=others)
         try:
-            report = self.scan(ctx, without_db, built["image"])
+            scan = self.scan(ctx, without_db, built["image"])
         except StageError as second:
             return self.result(Status.ERROR, message=f"{message}; {second}", **built)
-        findings = parse_report(report, without_db, built["image"])
-        details = {
+
+        details: dict[str, Any] = {
             **built,
             "scanners": list(others),
             "db": "no DB: vuln scanner could not run",
-            "report_counts": count_by_kind(report),
-            "report": REPORT_FILE,
         }
-        gating = sum(1 for finding in findings if finding.gating)
-        summary = f"{' and '.join(others)} scanned: {gating} gating finding(s)"
-        return self.result(Status.ERROR, findings, f"{message}. {summary}", **details)
+        findings, coverage = self.collect(scan, source, without_db, details)
+        summary = f"{' and '.join(others)} scanned: {count_gating(findings)} gating finding(s)"
+        if coverage.unchecked:
+            summary = f"{summary}; {coverage.unchecked}"
+        message = f"{message}. {summary}{coverage.warning_text()}"
+        return self.result(Status.ERROR, findings, message, **details)
 
     def verdict(
-        self, findings: list[Finding], options: ImageOptions, details: dict[str, Any]
+        self,
+        findings: list[Finding],
+        options: ImageOptions,
+        details: dict[str, Any],
+        coverage: Coverage,
     ) -> StageResult:
-        """Decide the status from the gating findings; the message names the scanners and the DB."""
+        """Decide the status from the gating findings; the message names the scanners and the DB.
+
+        A Dockerfile that neither scan could check makes the stage an error even without
+        findings, because the misconfiguration gate then checked nothing.
+        """
         gating = [finding for finding in findings if finding.gating]
         tag = details["image"]
         scanned = f"scanners {', '.join(options.scanners)}; {details['db']}"
+        warnings = coverage.warning_text()
+        if coverage.unchecked:
+            message = f"{coverage.unchecked} ({len(gating)} gating finding(s) in {tag}){warnings}"
+            return self.result(Status.ERROR, findings, message, **details)
         if gating:
             message = (
                 f"{len(gating)} finding(s) at {', '.join(s.upper() for s in options.severities)} "
-                f"in {tag} ({scanned})"
+                f"in {tag} ({scanned}){warnings}"
             )
             return self.result(Status.FAILED, findings, message, **details)
-        message = f"no gating findings in {tag} ({scanned})"
+        message = f"no gating findings in {tag} ({scanned}){warnings}"
         return self.result(Status.PASSED, findings, message, **details)
+
+
+def count_gating(findings: list[Finding]) -> int:
+    """Return how many of the findings trip the gate."""
+    return sum(1 for finding in findings if finding.gating)
 
 
 def default_tag(root: Path, run_id: str) -> str:
@@ -281,12 +402,41 @@ def build_argv(
     argv += ["--list-all-pkgs=false"]  # the package list makes the report about 400 times larger
     argv += list(OFFLINE_FLAGS)
 
-    if options.cache_dir:
-        argv += ["--cache-dir", str(root / options.cache_dir)]
     if options.db_repository:
         argv += ["--db-repository", options.db_repository]
     if options.offline:
         argv += ["--skip-db-update"]
+    argv += common_flags(root, options, timeout_s)
+
+    argv.append(image)
+    return argv
+
+
+def build_config_argv(
+    root: Path, options: ImageOptions, report_path: Path, timeout_s: float | None = None
+) -> list[str]:
+    """Return the command line of trivy config on the Dockerfile source, JSON at every severity.
+
+    trivy config finds Dockerfiles by name (Dockerfile, Containerfile and similar), so a file
+    pattern for the configured file's name makes it check a Dockerfile named otherwise too.
+    """
+    dockerfile = root / options.dockerfile
+    argv = [options.trivy, "config", "--format", "json", "--output", str(report_path)]
+    argv += ["--misconfig-scanners", "dockerfile"]
+    argv += ["--file-patterns", f"dockerfile:(^|/){re.escape(dockerfile.name)}$"]
+    argv += ["--severity", ",".join(TRIVY_SEVERITIES)]
+    argv += list(CONFIG_OFFLINE_FLAGS)
+    argv += common_flags(root, options, timeout_s)
+
+    argv.append(str(dockerfile))
+    return argv
+
+
+def common_flags(root: Path, options: ImageOptions, timeout_s: float | None) -> list[str]:
+    """Return the cache, ignore file and timeout flags that trivy image and trivy config share."""
+    argv = []
+    if options.cache_dir:
+        argv += ["--cache-dir", str(root / options.cache_dir)]
     # By default trivy reads .trivyignore from its working directory. An empty --ignorefile
     # turns that off, so only the configured file is ever used.
     ignore_file = root / options.trivyignore
@@ -296,8 +446,6 @@ def build_argv(
         argv += ["--ignorefile", ""]
     if timeout_s is not None:
         argv += ["--timeout", f"{max(1, int(timeout_s))}s"]
-
-    argv.append(image)
     return argv
 
 
@@ -305,8 +453,43 @@ def scan_error(returncode: int, stderr: str, options: ImageOptions) -> StageErro
     """Return the StageError for a scan that wrote no report, with the fix for a missing DB."""
     fatal = _fatal_line(stderr) or f"trivy exited {returncode} without writing {REPORT_FILE}"
     if "vuln" in options.scanners and _DB_ERROR.search(stderr):
-        return StageError(f"{DB_ERROR_PREFIX}: {fatal}; {db_fix(options)}")
+        return StageError(
+            f"{DB_ERROR_PREFIX} ({db_source(stderr, options)}): {root_cause(fatal)}; "
+            f"{db_fix(options)}"
+        )
     return StageError(f"trivy scan failed (exit {returncode}): {fatal}")
+
+
+def db_source(stderr: str, options: ImageOptions) -> str:
+    """Return where trivy looked for its DB: the repository it logged, or the cache when offline."""
+    downloading = _DB_REPOSITORY.search(stderr)
+    if downloading:
+        return f"repository {downloading.group(1)}"
+    if options.offline:
+        cache = Path(options.cache_dir or default_cache_dir()) / "db"
+        return f"offline cache {cache}"
+    return f"repository {options.db_repository or 'of trivy'}"
+
+
+def root_cause(fatal: str) -> str:
+    """Return the innermost error of trivy's FATAL chain, without the wrappers around it.
+
+    trivy 0.76 wraps a failed DB download as "run error: init error: DB error: failed to
+    download vulnerability DB: ...: 1 error occurred: * Get "URL": dial tcp: lookup HOST on
+    RESOLVER:53: no such host"; this returns "lookup HOST: no such host".
+    """
+    if "* " in fatal:
+        cause = fatal.rsplit("* ", 1)[1]
+    else:
+        cause = fatal.rsplit("error: ", 1)[-1]
+
+    parts = []
+    for part in cause.split("; "):
+        part = re.sub(r'^(Get|GET) "?[^" ]+"?: ', "", part.strip())  # the request's URL
+        part = re.sub(r"^dial tcp: (lookup \S+) on \S+?:\d+:", r"\1:", part)  # the resolver
+        if part and not part.startswith("map[") and part not in parts:
+            parts.append(part)
+    return "; ".join(parts) or fatal
 
 
 def db_fix(options: ImageOptions) -> str:
@@ -431,30 +614,158 @@ def misconfiguration_finding(
     file copied into the image points at that file inside the image.
     """
     tool_severity = str(item.get("Severity", "UNKNOWN"))
-    message = str(item.get("Message") or item.get("Title") or "")
-    resolution = item.get("Resolution")
-    if resolution:
-        message = f"{message} ({resolution})"
+    message = _check_message(item)
 
     path = None
     target = None
+    shown = f"{FROM_IMAGE_CONFIG}: {message}"
     if location == IMAGE_CONFIG:
         path = options.dockerfile
     else:
         target = f"{image}:{location}"
-        message = f"{location} in the image: {message}"
+        shown = f"{location} in the image: {message}"
     return Finding(
         tool=TOOL,
         rule_id=str(item.get("ID", "")),
         severity=Severity.parse(tool_severity),
         tool_severity=tool_severity,
-        message=message,
+        message=shown,
         fingerprint=fingerprint(TOOL, item.get("ID"), location, options.dockerfile, message),
         path=path,
         target=target,
         help_url=item.get("PrimaryURL"),
         gating=tool_severity.upper() in gate,
     )
+
+
+def dockerfile_finding(item: dict[str, Any], gate: set[str], options: ImageOptions) -> Finding:
+    """Return the Finding for one failed check of trivy config on the Dockerfile source.
+
+    Its fingerprint is the one the same check of the image configuration gets, so a check that
+    both scans report is one finding, and a baseline entry matches it from either scan.
+    """
+    tool_severity = str(item.get("Severity", "UNKNOWN"))
+    message = _check_message(item)
+    line = (item.get("CauseMetadata") or {}).get("StartLine")
+    return Finding(
+        tool=TOOL,
+        rule_id=str(item.get("ID", "")),
+        severity=Severity.parse(tool_severity),
+        tool_severity=tool_severity,
+        message=f"{FROM_DOCKERFILE}: {message}",
+        fingerprint=fingerprint(TOOL, item.get("ID"), IMAGE_CONFIG, options.dockerfile, message),
+        path=options.dockerfile,
+        line=line if isinstance(line, int) and line > 0 else None,
+        help_url=item.get("PrimaryURL"),
+        gating=tool_severity.upper() in gate,
+    )
+
+
+def _check_message(item: dict[str, Any]) -> str:
+    message = str(item.get("Message") or item.get("Title") or "")
+    resolution = item.get("Resolution")
+    if resolution:
+        message = f"{message} ({resolution})"
+    return message
+
+
+def parse_config_report(report: dict[str, Any], options: ImageOptions) -> list[Finding]:
+    """Turn every failed check in trivy config's report on the Dockerfile into a Finding."""
+    gate = {severity.upper() for severity in options.severities}
+    findings = []
+    for result in report.get("Results") or []:
+        for item in result.get("Misconfigurations") or []:
+            if _failed(item):
+                findings.append(dockerfile_finding(item, gate, options))
+    return unique(findings)
+
+
+def merge_dockerfile_findings(
+    image_findings: list[Finding], source_findings: list[Finding]
+) -> list[Finding]:
+    """Add the Dockerfile source's findings to the image's, keeping one per fingerprint.
+
+    A check that both scans report keeps the source's finding, which has the line, and its
+    message names both sources.
+    """
+    from_source = {finding.fingerprint: finding for finding in source_findings}
+    merged = []
+    for finding in image_findings:
+        twin = from_source.pop(finding.fingerprint, None)
+        if twin is None:
+            merged.append(finding)
+            continue
+        both = twin.message.replace(FROM_DOCKERFILE, FROM_BOTH, 1)
+        merged.append(dataclasses.replace(twin, message=both))
+    merged += [finding for finding in source_findings if finding.fingerprint in from_source]
+    return merged
+
+
+def dockerfile_checked(report: dict[str, Any]) -> bool:
+    """Return whether trivy config parsed the Dockerfile: it then lists a config result for it,
+    with or without failed checks."""
+    return any(result.get("Class") == "config" for result in report.get("Results") or [])
+
+
+def parse_failures(stderr: str) -> list[dict[str, str]]:
+    """Return the files that trivy logged as "Failed to parse file", with trivy's error."""
+    failures = []
+    for match in _PARSE_FAILURE.finditer(stderr):
+        error = match.group("error") or ""
+        try:
+            error = json.loads(f'"{error}"')  # trivy quotes the error as a Go string
+        except json.JSONDecodeError:
+            pass
+        failures.append(
+            {"scanner": match.group("scanner"), "path": match.group("path"), "error": error}
+        )
+    return failures
+
+
+def check_coverage(scan: TrivyScan, source: TrivyScan, options: ImageOptions) -> Coverage:
+    """Return what trivy could not parse in either scan, as warnings or as an unchecked gate.
+
+    The Dockerfile's checks (root user, secrets in ENV or ARG, HEALTHCHECK) run twice: on the
+    Dockerfile that trivy rebuilds from the image configuration, and on the source. When one of
+    the two could not be parsed, the other covers the same checks, so the stage goes on with a
+    warning. When neither was parsed, the misconfiguration gate checked nothing about the
+    Dockerfile, and ``unchecked`` makes the stage an error instead of a silent pass. A file
+    inside the image that failed to parse is only a warning: no other scan checks it, but such
+    files mostly come from the base image or installed packages, which the project cannot fix.
+    """
+    coverage = Coverage()
+    rebuilt_parsed = True
+    for failure in parse_failures(scan.stderr):
+        coverage.parse_failures.append({"scan": "image", **failure})
+        if failure["path"] == REBUILT_DOCKERFILE:
+            rebuilt_parsed = False
+        else:
+            coverage.warnings.append(
+                f"trivy could not parse /{failure['path']} in the image, "
+                "so its misconfiguration checks did not run"
+            )
+
+    for failure in parse_failures(source.stderr):
+        coverage.parse_failures.append({"scan": "dockerfile", **failure})
+    source_parsed = dockerfile_checked(source.report)
+
+    if not source_parsed and not rebuilt_parsed:
+        coverage.unchecked = (
+            f"trivy could parse neither {options.dockerfile} nor the Dockerfile rebuilt from "
+            "the image configuration, so no misconfiguration check ran on them "
+            "(errors in details: parse_failures)"
+        )
+    elif not source_parsed:
+        coverage.warnings.append(
+            f"trivy config could not parse {options.dockerfile}, "
+            "so only the image configuration was checked for misconfigurations"
+        )
+    elif not rebuilt_parsed:
+        coverage.warnings.append(
+            "trivy could not parse the Dockerfile rebuilt from the image configuration, "
+            f"so only {options.dockerfile} was checked for misconfigurations"
+        )
+    return coverage
 
 
 def secret_finding(item: dict[str, Any], image: str, location: str, gate: set[str]) -> Finding:

@@ -575,3 +575,18 @@ def test_trivyignore_suppresses_cve(
 
     assert result.status is Status.PASSED, result.message
     assert result.findings == []
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+def test_misconfiguration_gate_trips_on_root_with_healthcheck(
+    image_repo, make_context, base_image: str, run_id: str, cache_dir: Path
+) -> None:
+    root = image_repo("root_healthcheck")
+    options = image_options(base_image, cache_dir, scanners=("misconfig",))
+    ctx = make_context(root, options, stage="image", run_id=run_id, timeout_s=STAGE_TIMEOUT_S)
+
+    result = image.STAGE.run(ctx)
+
+    assert result.status is Status.FAILED, result.message
+    assert [f.rule_id for f in result.gating_findings] == ["DS-0002"]
