@@ -78,7 +78,10 @@ class Listener(Protocol):
 
 @dataclass
 class RunOutcome:
-    """The record of one run: the results of the stages that finished, in pipeline order."""
+    """The record of one run: the results of the stages that finished, in pipeline order.
+
+    ``tools`` maps each selected stage that declares ``Stage.tool`` to that tool.
+    """
 
     settings: RunSettings
     results: list[StageResult]
@@ -87,6 +90,7 @@ class RunOutcome:
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     duration_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    tools: dict[str, str] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -189,7 +193,8 @@ class Pipeline:
 
     def run(self) -> RunOutcome:
         """Run the stages and return their results; Ctrl-C returns the finished ones only."""
-        outcome = RunOutcome(self.settings, [], list(self.selected))
+        tools = {name: self.stages[name].tool for name in self.selected if self.stages[name].tool}
+        outcome = RunOutcome(self.settings, [], list(self.selected), tools=tools)
         started = time.monotonic()
         self._check_for_cycles()
         try:

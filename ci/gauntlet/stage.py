@@ -210,6 +210,9 @@ class Stage(ABC):
     runs_after_need_error: ClassVar[bool] = False
     options_class: ClassVar[type]  # a dataclass; every field has a default
     description: ClassVar[str] = ""
+    # The tool behind the stage's findings ("black"), which names the stage's SARIF run even when
+    # it found nothing; "" leaves an empty run named after the stage.
+    tool: ClassVar[str] = ""
 
     @abstractmethod
     def run(self, ctx: StageContext) -> StageResult:

@@ -320,5 +320,14 @@ def test_exit_code_mapping(tmp_path, statuses, interrupted, expected):
     assert outcome.exit_code == expected
 
 
+def test_outcome_records_each_stage_tool(tmp_path):
+    class BlackStage(FakeStage):
+        tool = "black"
+
+    stages = fake_stages.registry(BlackStage("format"), FakeStage("plain"))
+    outcome = run(tmp_path, stages)
+    assert outcome.tools == {"format": "black"}
+
+
 def test_run_id_is_unique():
     assert pipeline.new_run_id() != pipeline.new_run_id()

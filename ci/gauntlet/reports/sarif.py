@@ -1,8 +1,10 @@
 """gauntlet.sarif: SARIF 2.1.0 with one run per stage and tool, for code scanning.
 
 Each run carries ``automationDetails.id`` = ``gauntlet/<stage>/<tool>/`` so that code scanning
-keeps one category per tool. A stage that ran without findings still gets an empty run (named
-after the stage), from which code scanning marks earlier alerts of that tool as fixed.
+keeps one category per tool. A stage's declared tool (``Stage.tool``, recorded in
+``RunOutcome.tools``) always gets a run, empty when it found nothing, from which code scanning
+marks that tool's earlier alerts as fixed. A stage that declares no tool gets an empty run named
+after the stage when it has no findings.
 
 Findings against a file get a physical location relative to ``%SRCROOT%``. Findings against a URL
 get a logical location, and the target and parameter go into the result's properties.
@@ -51,14 +53,18 @@ def build(outcome: RunOutcome) -> dict[str, Any]:
     for result in outcome.results:
         if result.status is Status.SKIPPED:
             continue
-        for tool, findings in group_by_tool(result).items():
+        declared = outcome.tools.get(result.name, "")
+        for tool, findings in group_by_tool(result, declared).items():
             runs.append(build_run(outcome, result, tool, findings))
     return {"$schema": SCHEMA_URI, "version": SARIF_VERSION, "runs": runs}
 
 
-def group_by_tool(result: StageResult) -> dict[str, list[Finding]]:
-    """Return the stage's findings per tool; a stage without findings maps its name to []."""
-    groups: dict[str, list[Finding]] = {}
+def group_by_tool(result: StageResult, declared: str = "") -> dict[str, list[Finding]]:
+    """Return the stage's findings per tool, with ``declared`` (the stage's tool) always present.
+
+    Without a declared tool, a stage without findings maps its own name to [].
+    """
+    groups: dict[str, list[Finding]] = {declared: []} if declared else {}
     for finding in result.findings:
         groups.setdefault(finding.tool, []).append(finding)
     return groups or {result.name: []}

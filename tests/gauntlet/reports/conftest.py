@@ -89,4 +89,5 @@ def outcome(tmp_path, monkeypatch) -> RunOutcome:
         "".join(f"line {index}\n" for index in range(30)), encoding="utf-8"
     )
     selected = [result.name for result in results]
-    return RunOutcome(settings, results, selected, duration_s=12.0)
+    tools = {"format": "black", "lint": "pylint", "unit": "pytest", "image": "trivy"}
+    return RunOutcome(settings, results, selected, duration_s=12.0, tools=tools)

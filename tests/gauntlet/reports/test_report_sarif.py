@@ -34,9 +34,9 @@ def test_sarif_version(outcome):
 def test_one_run_per_stage_and_tool(outcome):
     ids = list(runs_by_id(written(outcome)))
     assert ids == [
-        "gauntlet/format/format/",
+        "gauntlet/format/black/",
         "gauntlet/lint/pylint/",
-        "gauntlet/unit/unit/",
+        "gauntlet/unit/pytest/",
         "gauntlet/image/trivy/",
         "gauntlet/image/hadolint/",
         "gauntlet/dast/sqlmap/",
@@ -44,13 +44,30 @@ def test_one_run_per_stage_and_tool(outcome):
 
 
 def test_passed_stage_without_findings_has_empty_run(outcome):
-    run = runs_by_id(written(outcome))["gauntlet/format/format/"]
+    run = runs_by_id(written(outcome))["gauntlet/format/black/"]
+    assert run["tool"]["driver"]["name"] == "black"
     assert run["results"] == []
     assert run["invocations"] == [{"executionSuccessful": True}]
 
 
+def test_clean_tool_keeps_run_beside_other_tool(outcome):
+    image = outcome.results[4]
+    outcome.results[4] = type(image)(
+        image.name, image.status, [image.findings[1]], image.duration_s, image.message
+    )
+    run = runs_by_id(written(outcome))["gauntlet/image/trivy/"]
+    assert run["results"] == []
+
+
+def test_stage_without_declared_tool_is_named_after_stage(outcome):
+    outcome.tools.clear()
+    ids = list(runs_by_id(written(outcome)))
+    assert "gauntlet/format/format/" in ids
+    assert "gauntlet/lint/lint/" not in ids
+
+
 def test_error_stage_reports_failed_execution(outcome):
-    invocation = runs_by_id(written(outcome))["gauntlet/unit/unit/"]["invocations"][0]
+    invocation = runs_by_id(written(outcome))["gauntlet/unit/pytest/"]["invocations"][0]
     assert invocation["executionSuccessful"] is False
     assert (
         invocation["toolExecutionNotifications"][0]["message"]["text"]
