@@ -217,7 +217,7 @@ class ProcessDeployment:  # pylint: disable=too-many-instance-attributes
             self.record_path,
             {"token": self.token, "run_id": self._run_id, "argv": argv, "pid": self._child.pid},
         )
-        process._register(self._child.pid)  # pylint: disable=protected-access  # kill_all on Ctrl-C
+        process.register_group(self._child.pid)  # so that kill_all stops it on Ctrl-C
 
     def _child_argv_env(self, port: int) -> tuple[list[str], dict[str, str]]:
         interpreter_dir = str(Path(sys.executable).parent)
@@ -267,7 +267,7 @@ class ProcessDeployment:  # pylint: disable=too-many-instance-attributes
             return
         if self._child is not None:
             _stop_group(self._child)
-            process._unregister(self._child.pid)  # pylint: disable=protected-access
+            process.unregister_group(self._child.pid)
         # Members that outlived their group leader, or left the group, still carry the token.
         _kill_token_holders(self.token)
         self.record_path.unlink(missing_ok=True)

@@ -90,7 +90,7 @@ def run(
             stderr=err,
             start_new_session=True,
         )
-        _register(child.pid)
+        register_group(child.pid)
         try:
             _feed_stdin(child, stdin)
             reason = _wait(child, limit, cancel)
@@ -101,7 +101,7 @@ def run(
             # A tool may leave grandchildren (a server a test started) in its group: end them too.
             if _group_alive(child.pid):
                 kill_group(child.pid)
-            _unregister(child.pid)
+            unregister_group(child.pid)
     duration = time.monotonic() - started
 
     stdout = stdout_path.read_bytes().decode("utf-8", "replace")
@@ -135,8 +135,24 @@ def kill_group(pgid: int, leader: subprocess.Popen | None = None) -> None:
     _signal_group(pgid, signal.SIGKILL)
 
 
+def register_group(pgid: int) -> None:
+    """Add a process group that ``kill_all`` stops; ``run`` registers each tool it starts.
+
+    Code that starts a long-lived child in a session of its own (a deployed server) registers
+    it too, and calls ``unregister_group`` once it has stopped the group.
+    """
+    with _live_lock:
+        _live_groups.add(pgid)
+
+
+def unregister_group(pgid: int) -> None:
+    """Remove a process group from those ``kill_all`` stops; unknown ids are ignored."""
+    with _live_lock:
+        _live_groups.discard(pgid)
+
+
 def kill_all() -> None:
-    """Kill every process group started through ``run`` that is still alive (used on Ctrl-C)."""
+    """Kill every registered process group that is still alive (used on Ctrl-C and errors)."""
     with _live_lock:
         groups = list(_live_groups)
     for pgid in groups:
@@ -194,16 +210,6 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _register(pid: int) -> None:
-    with _live_lock:
-        _live_groups.add(pid)
-
-
-def _unregister(pid: int) -> None:
-    with _live_lock:
-        _live_groups.discard(pid)
 
 
 def _append_log(
