@@ -7,10 +7,10 @@ misconfigurations of the image configuration (such as running as root) and secre
 every finding at every severity to ``trivy.json``, and the stage applies the gate itself.
 
 With the misconfig scanner, ``trivy config`` also checks the Dockerfile source
-(``trivy-config.json``). trivy 0.76 rebuilds a Dockerfile from the image history to check the image
-configuration, and that rebuilt file fails to parse whenever the image has a HEALTHCHECK, so
-without the source scan such an image would pass the misconfiguration gate unchecked. A finding
-reported by both scans is kept once.
+(``trivy-config.json``). trivy 0.76 checks the image configuration on a Dockerfile that it rebuilds
+from the image history, and that rebuilt file fails to parse whenever the image has a HEALTHCHECK.
+Without the source scan, such an image would pass the misconfiguration gate unchecked. A finding
+that both scans report is kept once.
 
 trivy exits 1 both on findings (with ``--exit-code 1``) and on fatal errors, so the verdict comes
 from the JSON report only: no report means the scan broke. A vulnerability scan needs trivy's DB,
@@ -76,7 +76,7 @@ _PARSE_FAILURE = re.compile(
 )
 
 IMAGE_CONFIG = "image config"  # the location of findings in the image's configuration
-# How a misconfiguration finding names the source that reported it.
+# Labels that start a Dockerfile misconfiguration finding's message and name the scan behind it.
 FROM_IMAGE_CONFIG = "image configuration"
 FROM_DOCKERFILE = "Dockerfile source"
 FROM_BOTH = "image configuration and Dockerfile source"
@@ -184,7 +184,7 @@ class TrivyScan:
 class Coverage:
     """Files that trivy's misconfiguration scans could not parse, and what that means for the gate.
 
-    ``unchecked`` is empty unless no scan checked the Dockerfile, in which case it says why.
+    ``unchecked`` gives the reason when no scan checked the Dockerfile, and is empty otherwise.
     """
 
     warnings: list[str] = field(default_factory=list)
@@ -249,8 +249,8 @@ class ImageStage(Stage):
             "scanners": list(options.scanners),
             "db": describe_db(options, ctx.root),
         }
-        findings, problems = self.collect(scan, source, options, details)
-        return self.verdict(findings, options, details, problems)
+        findings, coverage = self.collect(scan, source, options, details)
+        return self.verdict(findings, options, details, coverage)
 
     def scan(self, ctx: StageContext, options: ImageOptions, tag: str) -> TrivyScan:
         """Run trivy on the built image and return its JSON report, or raise StageError."""
@@ -272,7 +272,7 @@ class ImageStage(Stage):
         remaining_s = ctx.deadline - time.monotonic() - TRIVY_TIMEOUT_MARGIN_S
         completed = ctx.run_tool(build_config_argv(ctx.root, options, report_path, remaining_s))
         if completed.returncode != 0 or not report_path.is_file():
-            fatal = _fatal_line(completed.stderr) or f"no {CONFIG_REPORT_FILE} written"
+            fatal = fatal_line(completed.stderr) or f"no {CONFIG_REPORT_FILE} written"
             raise StageError(
                 f"trivy config on {options.dockerfile} failed (exit {completed.returncode}): "
                 f"{fatal}"
@@ -451,11 +451,11 @@ def common_flags(root: Path, options: ImageOptions, timeout_s: float | None) -> 
 
 def scan_error(returncode: int, stderr: str, options: ImageOptions) -> StageError:
     """Return the StageError for a scan that wrote no report, with the fix for a missing DB."""
-    fatal = _fatal_line(stderr) or f"trivy exited {returncode} without writing {REPORT_FILE}"
+    fatal = fatal_line(stderr) or f"trivy exited {returncode} without writing {REPORT_FILE}"
     if "vuln" in options.scanners and _DB_ERROR.search(stderr):
         return StageError(
-            f"{DB_ERROR_PREFIX} ({db_source(stderr, options)}): {root_cause(fatal)}; "
-            f"{db_fix(options)}"
+            f"{DB_ERROR_PREFIX} ({db_source(stderr, options)}): {root_cause(fatal)}. "
+            f"Fix: {db_fix(options)}"
         )
     return StageError(f"trivy scan failed (exit {returncode}): {fatal}")
 
@@ -506,7 +506,7 @@ def db_fix(options: ImageOptions) -> str:
     return f"{mirror}, or {seed}, or {without}"
 
 
-def _fatal_line(stderr: str) -> str:
+def fatal_line(stderr: str) -> str:
     """Return trivy's FATAL log line without its timestamp, joined with what follows it."""
     lines = stderr.splitlines()
     for index, line in enumerate(lines):
@@ -614,23 +614,23 @@ def misconfiguration_finding(
     file copied into the image points at that file inside the image.
     """
     tool_severity = str(item.get("Severity", "UNKNOWN"))
-    message = _check_message(item)
+    check_message = _check_message(item)
 
     path = None
     target = None
-    shown = f"{FROM_IMAGE_CONFIG}: {message}"
-    if location == IMAGE_CONFIG:
-        path = options.dockerfile
-    else:
+    message = f"{FROM_IMAGE_CONFIG}: {check_message}"
+    if location != IMAGE_CONFIG:
         target = f"{image}:{location}"
-        shown = f"{location} in the image: {message}"
+        message = f"{location} in the image: {check_message}"
+    else:
+        path = options.dockerfile
     return Finding(
         tool=TOOL,
         rule_id=str(item.get("ID", "")),
         severity=Severity.parse(tool_severity),
         tool_severity=tool_severity,
-        message=shown,
-        fingerprint=fingerprint(TOOL, item.get("ID"), location, options.dockerfile, message),
+        message=message,
+        fingerprint=fingerprint(TOOL, item.get("ID"), location, options.dockerfile, check_message),
         path=path,
         target=target,
         help_url=item.get("PrimaryURL"),
@@ -645,15 +645,17 @@ def dockerfile_finding(item: dict[str, Any], gate: set[str], options: ImageOptio
     both scans report is one finding, and a baseline entry matches it from either scan.
     """
     tool_severity = str(item.get("Severity", "UNKNOWN"))
-    message = _check_message(item)
+    check_message = _check_message(item)
     line = (item.get("CauseMetadata") or {}).get("StartLine")
     return Finding(
         tool=TOOL,
         rule_id=str(item.get("ID", "")),
         severity=Severity.parse(tool_severity),
         tool_severity=tool_severity,
-        message=f"{FROM_DOCKERFILE}: {message}",
-        fingerprint=fingerprint(TOOL, item.get("ID"), IMAGE_CONFIG, options.dockerfile, message),
+        message=f"{FROM_DOCKERFILE}: {check_message}",
+        fingerprint=fingerprint(
+            TOOL, item.get("ID"), IMAGE_CONFIG, options.dockerfile, check_message
+        ),
         path=options.dockerfile,
         line=line if isinstance(line, int) and line > 0 else None,
         help_url=item.get("PrimaryURL"),
@@ -662,6 +664,7 @@ def dockerfile_finding(item: dict[str, Any], gate: set[str], options: ImageOptio
 
 
 def _check_message(item: dict[str, Any]) -> str:
+    """Return a failed check's message with trivy's resolution in brackets."""
     message = str(item.get("Message") or item.get("Title") or "")
     resolution = item.get("Resolution")
     if resolution:
@@ -763,7 +766,7 @@ def check_coverage(scan: TrivyScan, source: TrivyScan, options: ImageOptions) ->
     elif not rebuilt_parsed:
         coverage.warnings.append(
             "trivy could not parse the Dockerfile rebuilt from the image configuration, "
-            f"so only {options.dockerfile} was checked for misconfigurations"
+            f"so only the source {options.dockerfile} was checked for misconfigurations"
         )
     return coverage
 

@@ -236,6 +236,228 @@ def test_scan_error_other_failure() -> None:
     assert str(error).startswith("trivy scan failed (exit 1): Fatal error")
 
 
+@pytest.mark.parametrize(
+    ("recording", "cause"),
+    [
+        ("db_no_such_host", "lookup mirror.gcr.io: no such host"),
+        ("db_manifest_unknown", "MANIFEST_UNKNOWN: manifest unknown"),
+        ("db_connection_refused", "dial tcp 127.0.0.1:9: connect: connection refused"),
+        ("missing_db", "--skip-db-update cannot be specified on the first run"),
+    ],
+)
+def test_root_cause_of_recorded_db_errors(fixtures_dir: Path, recording: str, cause: str) -> None:
+    stderr = (fixtures_dir / "trivy" / f"{recording}.stderr").read_text(encoding="utf-8")
+
+    assert image.root_cause(image.fatal_line(stderr)) == cause
+
+
+def test_scan_error_missing_db_is_concise(fixtures_dir: Path) -> None:
+    stderr = (fixtures_dir / "trivy" / "db_no_such_host.stderr").read_text(encoding="utf-8")
+
+    message = str(image.scan_error(1, stderr, ImageOptions()))
+
+    assert message.startswith(
+        f"{image.DB_ERROR_PREFIX} (repository mirror.gcr.io/aquasec/trivy-db:2): "
+        "lookup mirror.gcr.io: no such host. Fix: set [tool.gauntlet.image] db_repository"
+    )
+    assert "pre-seed the cache" in message
+    assert "remove 'vuln' from scanners" in message
+    for wrapper in ("Fatal error", "init error", "OCI artifact error", "10.255.255.53", "\n"):
+        assert wrapper not in message
+
+
+def test_scan_error_offline_names_cache(fixtures_dir: Path) -> None:
+    stderr = (fixtures_dir / "trivy" / "missing_db.stderr").read_text(encoding="utf-8")
+
+    message = str(image.scan_error(1, stderr, ImageOptions(offline=True, cache_dir="/c")))
+
+    assert message.startswith(f"{image.DB_ERROR_PREFIX} (offline cache /c/db): --skip-db-update")
+
+
+@pytest.fixture
+def config_reports(fixtures_dir: Path) -> dict[str, dict]:
+    """Return trivy config's recorded reports on the fixture Dockerfiles, by recording name.
+
+    config_findings checks images/record/Dockerfile, the Dockerfile of findings.json's image;
+    config_clean checks images/nonroot/Dockerfile; config_unparsed is the empty report on a
+    Dockerfile trivy cannot parse.
+    """
+    names = ("config_findings", "config_clean", "config_unparsed")
+    folder = fixtures_dir / "trivy"
+    return {name: image.read_report(folder / f"{name}.json") for name in names}
+
+
+def recorded_stderr(fixtures_dir: Path, name: str) -> str:
+    """Return a recorded trivy stderr from tests/fixtures/trivy."""
+    return (fixtures_dir / "trivy" / f"{name}.stderr").read_text(encoding="utf-8")
+
+
+def test_parse_config_report_failed_checks(config_reports: dict) -> None:
+    options = ImageOptions(dockerfile="docker/Dockerfile")
+
+    findings = image.parse_config_report(config_reports["config_findings"], options)
+
+    assert sorted(f.rule_id for f in findings) == ["DS-0002", "DS-0026", "DS-0031", "DS-0031"]
+    assert all(f.path == "docker/Dockerfile" for f in findings)
+    assert all(f.target is None for f in findings)
+    assert all(f.message.startswith("Dockerfile source: ") for f in findings)
+    assert {f.line for f in by_rule(findings, "DS-0031")} == {6, 7}
+    assert by_rule(findings, "DS-0002")[0].gating
+    assert not by_rule(findings, "DS-0026")[0].gating
+
+
+def test_parse_config_report_clean(config_reports: dict) -> None:
+    report = config_reports["config_clean"]
+
+    assert image.parse_config_report(report, ImageOptions()) == []
+    assert image.dockerfile_checked(report)
+
+
+def test_parse_config_report_unparsed(config_reports: dict) -> None:
+    report = config_reports["config_unparsed"]
+
+    assert image.parse_config_report(report, ImageOptions()) == []
+    assert not image.dockerfile_checked(report)
+
+
+def test_config_fingerprints_match_image_config(
+    findings_report: dict, config_reports: dict
+) -> None:
+    from_image = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+    from_source = image.parse_config_report(config_reports["config_findings"], ImageOptions())
+
+    image_config = {f.fingerprint for f in from_image if f.path is not None}
+
+    assert {f.fingerprint for f in from_source} == image_config
+
+
+def test_merge_dockerfile_findings_keeps_one_each(
+    findings_report: dict, config_reports: dict
+) -> None:
+    from_image = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+    from_source = image.parse_config_report(config_reports["config_findings"], ImageOptions())
+
+    merged = image.merge_dockerfile_findings(from_image, from_source)
+
+    assert len(merged) == len(from_image)
+    assert [f.fingerprint for f in merged] == [f.fingerprint for f in from_image]
+    [root_user] = [f for f in by_rule(merged, "DS-0002") if f.path is not None]
+    assert root_user.message.startswith("image configuration and Dockerfile source: ")
+    in_config = [f for f in by_rule(merged, "DS-0031") if f.path is not None]
+    assert {f.line for f in in_config} == {6, 7}
+
+
+def test_merge_dockerfile_findings_adds_source_only(config_reports: dict) -> None:
+    from_source = image.parse_config_report(config_reports["config_findings"], ImageOptions())
+
+    merged = image.merge_dockerfile_findings([], from_source)
+
+    assert merged == from_source
+
+
+def test_parse_failures_reads_trivy_error(fixtures_dir: Path) -> None:
+    failures = image.parse_failures(recorded_stderr(fixtures_dir, "rebuilt_unparsed"))
+
+    assert len(failures) == 1
+    failure = failures[0]
+    assert failure["scanner"] == "dockerfile scanner"
+    assert failure["path"] == "Dockerfile"
+    assert failure["error"].endswith('Unknown type "&{[\\"CMD\\"" in HEALTHCHECK (try CMD)')
+
+
+def test_coverage_warns_when_rebuilt_unparsed(fixtures_dir: Path, config_reports: dict) -> None:
+    scan = image.TrivyScan({}, recorded_stderr(fixtures_dir, "rebuilt_unparsed"))
+    source = image.TrivyScan(config_reports["config_clean"], "")
+
+    coverage = image.check_coverage(scan, source, ImageOptions())
+
+    assert coverage.unchecked == ""
+    assert len(coverage.warnings) == 1
+    assert "rebuilt from the image configuration" in coverage.warnings[0]
+    assert [f["scan"] for f in coverage.parse_failures] == ["image"]
+
+
+def test_coverage_warns_when_source_unparsed(fixtures_dir: Path, config_reports: dict) -> None:
+    scan = image.TrivyScan({}, "")
+    source = image.TrivyScan(
+        config_reports["config_unparsed"], recorded_stderr(fixtures_dir, "config_unparsed")
+    )
+
+    coverage = image.check_coverage(scan, source, ImageOptions())
+
+    assert coverage.unchecked == ""
+    assert coverage.warnings == [
+        "trivy config could not parse Dockerfile, "
+        "so only the image configuration was checked for misconfigurations"
+    ]
+    assert "BOGUS" in coverage.parse_failures[0]["error"]
+
+
+def test_coverage_unchecked_when_both_unparsed(fixtures_dir: Path, config_reports: dict) -> None:
+    scan = image.TrivyScan({}, recorded_stderr(fixtures_dir, "rebuilt_unparsed"))
+    source = image.TrivyScan(
+        config_reports["config_unparsed"], recorded_stderr(fixtures_dir, "config_unparsed")
+    )
+
+    coverage = image.check_coverage(scan, source, ImageOptions())
+
+    assert "no misconfiguration check ran" in coverage.unchecked
+    assert [f["scan"] for f in coverage.parse_failures] == ["image", "dockerfile"]
+
+
+def test_coverage_warns_on_file_in_image(fixtures_dir: Path, config_reports: dict) -> None:
+    # The recorded line with the path of a Dockerfile copied into the image instead.
+    stderr = recorded_stderr(fixtures_dir, "rebuilt_unparsed").replace(
+        'file_path="Dockerfile"', 'file_path="app/Dockerfile"'
+    )
+    source = image.TrivyScan(config_reports["config_clean"], "")
+
+    coverage = image.check_coverage(image.TrivyScan({}, stderr), source, ImageOptions())
+
+    assert coverage.unchecked == ""
+    assert coverage.warnings == [
+        "trivy could not parse /app/Dockerfile in the image, "
+        "so its misconfiguration checks did not run"
+    ]
+
+
+def test_verdict_unchecked_dockerfile_is_error() -> None:
+    coverage = image.Coverage(unchecked="trivy could parse neither")
+    details = {"image": "app:1", "db": "no DB: vuln scanner not run"}
+
+    result = image.STAGE.verdict([], ImageOptions(scanners=("misconfig",)), details, coverage)
+
+    assert result.status is Status.ERROR
+    assert result.message.startswith("trivy could parse neither")
+
+
+def test_verdict_pass_names_warnings() -> None:
+    coverage = image.Coverage(warnings=["trivy could not parse the Dockerfile rebuilt"])
+    details = {"image": "app:1", "db": "no DB: vuln scanner not run"}
+
+    result = image.STAGE.verdict([], ImageOptions(scanners=("misconfig",)), details, coverage)
+
+    assert result.status is Status.PASSED
+    assert result.message.endswith("; warning: trivy could not parse the Dockerfile rebuilt")
+
+
+def test_build_config_argv_scans_dockerfile_only(tmp_path: Path) -> None:
+    (tmp_path / ".trivyignore").write_text("DS-0026\n", encoding="utf-8")
+    options = ImageOptions(dockerfile="docker/app.dockerfile", cache_dir="cache")
+
+    argv = image.build_config_argv(tmp_path, options, tmp_path / "config.json", 30.0)
+
+    assert argv[:2] == ["trivy", "config"]
+    assert argv[argv.index("--misconfig-scanners") + 1] == "dockerfile"
+    assert argv[argv.index("--file-patterns") + 1] == r"dockerfile:(^|/)app\.dockerfile$"
+    assert argv[argv.index("--severity") + 1] == "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL"
+    assert argv[argv.index("--ignorefile") + 1] == str(tmp_path / ".trivyignore")
+    assert argv[argv.index("--cache-dir") + 1] == str(tmp_path / "cache")
+    assert argv[argv.index("--timeout") + 1] == "30s"
+    assert "--skip-java-db-update" not in argv  # trivy config rejects the image-only flags
+    assert argv[-1] == str(tmp_path / "docker" / "app.dockerfile")
+
+
 def test_build_argv_gates_nothing_itself(tmp_path: Path) -> None:
     argv = image.build_argv(tmp_path, ImageOptions(), "app:1", tmp_path / "trivy.json")
 
@@ -590,3 +812,44 @@ def test_misconfiguration_gate_trips_on_root_with_healthcheck(
 
     assert result.status is Status.FAILED, result.message
     assert [f.rule_id for f in result.gating_findings] == ["DS-0002"]
+    assert result.gating_findings[0].message.startswith("Dockerfile source: ")
+    assert result.gating_findings[0].path == "Dockerfile"
+    assert "warning: trivy could not parse the Dockerfile rebuilt" in result.message
+    assert [f["scan"] for f in result.details["parse_failures"]] == ["image"]
+    assert result.details["dockerfile_report"] == "trivy-config.json"
+
+
+def scan_dockerfile(
+    source: Path, make_context: Callable[..., StageContext], root: Path, cache: Path
+) -> image.TrivyScan:
+    """Copy ``source`` into ``root`` as its Dockerfile and run the stage's trivy config on it."""
+    root.mkdir(parents=True)
+    shutil.copy(source, root / "Dockerfile")
+    options = ImageOptions(cache_dir=str(cache))
+    ctx = make_context(root, options, stage="image", timeout_s=STAGE_TIMEOUT_S)
+    scan = image.STAGE.scan_dockerfile(ctx, options)
+    assert scan is not None
+    return scan
+
+
+@pytest.mark.slow
+def test_config_scan_passes_sample_app(make_context, tmp_path: Path) -> None:
+    dockerfile = REPO_ROOT / "sample_app" / "Dockerfile"
+
+    scan = scan_dockerfile(dockerfile, make_context, tmp_path / "repo", tmp_path / "cache")
+    findings = image.parse_config_report(scan.report, ImageOptions())
+
+    assert "HEALTHCHECK" in dockerfile.read_text(encoding="utf-8")
+    assert image.dockerfile_checked(scan.report)
+    assert image.parse_failures(scan.stderr) == []
+    assert [f.rule_id for f in findings if f.gating] == []
+
+
+@pytest.mark.slow
+def test_config_scan_trips_on_vulnerable_app(make_context, tmp_path: Path) -> None:
+    dockerfile = REPO_ROOT / "tests" / "vulnerable_app" / "Dockerfile"
+
+    scan = scan_dockerfile(dockerfile, make_context, tmp_path / "repo", tmp_path / "cache")
+    findings = image.parse_config_report(scan.report, ImageOptions())
+
+    assert "DS-0002" in {f.rule_id for f in findings if f.gating}
