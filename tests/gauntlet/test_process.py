@@ -21,7 +21,7 @@ def fixture_sleeper():
 
 
 def test_kill_all_stops_registered_group(sleeper, monkeypatch):
-    # Nobody reaps the sleeper while kill_all waits, so its zombie outlives any grace period.
+    # No process reaps the sleeper while kill_all waits, so its zombie outlives any grace period.
     monkeypatch.setattr(process, "KILL_GRACE_S", 0.2)
     process.register_group(sleeper.pid)
     process.kill_all()
