@@ -2,11 +2,11 @@
 
 The CLI is the npm package ``allure`` pinned in the repository's package.json; it is looked up in
 ``<root>/node_modules/.bin`` first, then on PATH. The kit runs ``allure awesome --single-file``
-with explicit results, output and history paths and the report name (the root directory's name),
-in an empty temporary working directory. Allure 3 (checked with 3.18.0) reads its config file
-only from the working directory, so the target repository's ``allurerc.mjs`` is never loaded.
-That file may import the ``allure`` package, which a repository without node_modules cannot
-resolve.
+with explicit results, output and history paths and the report name (``[project] name`` of
+pyproject.toml, else the root directory's name), in an empty temporary working directory.
+Allure 3 (checked with 3.18.0) reads its config file only from the working directory, so the
+target repository's ``allurerc.mjs`` is never loaded. That file may import the ``allure``
+package, which a repository without node_modules cannot resolve.
 
 A missing CLI or a failed generation is a warning in the summary, never a stage failure: the
 verdicts come from the stages, and the Allure report is a view of the unit and bdd results.
@@ -19,6 +19,7 @@ import logging
 import shutil
 import tempfile
 import threading
+import tomllib
 from pathlib import Path
 
 from gauntlet import process
@@ -59,7 +60,7 @@ def write(outcome: RunOutcome) -> Path | None:
         "--history-path",
         str(settings.reports_dir / ALLURE_HISTORY),
         "--report-name",
-        settings.root.resolve().name,
+        report_name(settings.root),
     ]
     log_path = settings.reports_dir / LOG_FILE
     try:
@@ -90,3 +91,15 @@ def find_cli(root: Path) -> str | None:
     if local.is_file():
         return str(local)
     return shutil.which("allure")
+
+
+def report_name(root: Path) -> str:
+    """Return the project name from ``root``'s pyproject.toml, else the root directory's name."""
+    try:
+        with open(root / "pyproject.toml", "rb") as handle:
+            name = tomllib.load(handle).get("project", {}).get("name")
+    except (OSError, tomllib.TOMLDecodeError):
+        name = None
+    if isinstance(name, str) and name.strip():
+        return name.strip()
+    return root.resolve().name

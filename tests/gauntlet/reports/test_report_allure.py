@@ -82,6 +82,20 @@ def test_report_ignores_target_repo_allurerc(outcome, tmp_path, monkeypatch):
     assert not (root / "elsewhere").exists()
 
 
+def test_report_name_from_pyproject(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "tidy-service"\n', encoding="utf-8")
+    assert allure.report_name(tmp_path) == "tidy-service"
+
+
+@pytest.mark.parametrize("text", [None, "[tool.other]\n", "[project\n", "[project]\nname = 3\n"])
+def test_report_name_falls_back_to_directory(tmp_path, text):
+    root = tmp_path / "some-repo"
+    root.mkdir()
+    if text is not None:
+        (root / "pyproject.toml").write_text(text, encoding="utf-8")
+    assert allure.report_name(root) == "some-repo"
+
+
 def test_missing_cli_is_a_warning(outcome, tmp_path, monkeypatch):
     results = outcome.settings.allure_results_dir
     results.mkdir()
