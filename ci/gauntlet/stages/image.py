@@ -203,15 +203,16 @@ class ImageStage(Stage):
     needs = ()
     options_class = ImageOptions
     description = (
-        "docker build + trivy image: any vulnerability, misconfiguration or secret at a gating "
-        "severity"
+        "docker build + trivy image, and trivy config on the Dockerfile: any vulnerability, "
+        "misconfiguration or secret at a gating severity"
     )
 
     def describe_gate(self, options: ImageOptions) -> str:
         """Return the gate in one line."""
         unfixed = ", fixable vulnerabilities only" if options.ignore_unfixed else ""
+        source = " and trivy config on the Dockerfile" if "misconfig" in options.scanners else ""
         return (
-            f"trivy ({', '.join(options.scanners)}): any finding of severity "
+            f"trivy image ({', '.join(options.scanners)}){source}: any finding of severity "
             f"{', '.join(s.upper() for s in options.severities)}{unfixed}"
         )
 
@@ -263,7 +264,10 @@ class ImageStage(Stage):
         return TrivyScan(read_report(report_path), completed.stderr)
 
     def scan_dockerfile(self, ctx: StageContext, options: ImageOptions) -> TrivyScan | None:
-        """Run trivy config on the Dockerfile source; None when the misconfig scanner is off."""
+        """Run trivy config on the Dockerfile source and return its report, or None without misconfig.
+
+        Raises StageError when trivy config writes no report.
+        """
         if "misconfig" not in options.scanners:
             return None
 
@@ -705,8 +709,10 @@ def merge_dockerfile_findings(
 
 
 def dockerfile_checked(report: dict[str, Any]) -> bool:
-    """Return whether trivy config parsed the Dockerfile: it then lists a config result for it,
-    with or without failed checks."""
+    """Return whether trivy config parsed the Dockerfile.
+
+    A parsed file has a result of class config in the report, even when every check passed.
+    """
     return any(result.get("Class") == "config" for result in report.get("Results") or [])
 
 
