@@ -264,9 +264,10 @@ class ImageStage(Stage):
         return TrivyScan(read_report(report_path), completed.stderr)
 
     def scan_dockerfile(self, ctx: StageContext, options: ImageOptions) -> TrivyScan | None:
-        """Run trivy config on the Dockerfile source and return its report, or None without misconfig.
+        """Run trivy config on the Dockerfile source and return its report.
 
-        Raises StageError when trivy config writes no report.
+        Returns None when the misconfig scanner is off, and raises StageError when trivy config
+        writes no report.
         """
         if "misconfig" not in options.scanners:
             return None
