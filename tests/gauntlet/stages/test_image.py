@@ -853,3 +853,19 @@ def test_config_scan_trips_on_vulnerable_app(make_context, tmp_path: Path) -> No
     findings = image.parse_config_report(scan.report, ImageOptions())
 
     assert "DS-0002" in {f.rule_id for f in findings if f.gating}
+
+
+@pytest.mark.slow
+def test_config_scan_failure_is_stage_error(make_context, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.copy(REPO_ROOT / "sample_app" / "Dockerfile", root / "Dockerfile")
+    (root / ".trivyignore.yaml").write_text("vulnerabilities: [\n", encoding="utf-8")
+    options = ImageOptions(trivyignore=".trivyignore.yaml", cache_dir=str(tmp_path / "cache"))
+    ctx = make_context(root, options, stage="image", timeout_s=STAGE_TIMEOUT_S)
+
+    with pytest.raises(StageError) as raised:
+        image.STAGE.scan_dockerfile(ctx, options)
+
+    assert str(raised.value).startswith("trivy config on Dockerfile failed (exit 1): ")
+    assert "yaml decode error" in str(raised.value)
