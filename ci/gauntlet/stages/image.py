@@ -623,19 +623,21 @@ def misconfiguration_finding(
 
     path = None
     target = None
-    message = f"{FROM_IMAGE_CONFIG}: {check_message}"
-    if location != IMAGE_CONFIG:
+    if location == IMAGE_CONFIG:
+        path = options.dockerfile
+        message = f"{FROM_IMAGE_CONFIG}: {check_message}"
+        identity = check_message  # dockerfile_finding gives the same check this fingerprint
+    else:
         target = f"{image}:{location}"
         message = f"{location} in the image: {check_message}"
-    else:
-        path = options.dockerfile
+        identity = message
     return Finding(
         tool=TOOL,
         rule_id=str(item.get("ID", "")),
         severity=Severity.parse(tool_severity),
         tool_severity=tool_severity,
         message=message,
-        fingerprint=fingerprint(TOOL, item.get("ID"), location, options.dockerfile, check_message),
+        fingerprint=fingerprint(TOOL, item.get("ID"), location, options.dockerfile, identity),
         path=path,
         target=target,
         help_url=item.get("PrimaryURL"),

@@ -26,7 +26,7 @@ import trivy_fixtures
 
 from gauntlet import engine
 from gauntlet.errors import StageError, UsageError
-from gauntlet.stage import Severity, StageContext, Status
+from gauntlet.stage import Severity, StageContext, Status, fingerprint
 from gauntlet.stages import image
 from gauntlet.stages.image import ImageOptions
 
@@ -200,6 +200,25 @@ def test_parse_report_fingerprints_ignore_tag(findings_report: dict) -> None:
 
     assert [f.fingerprint for f in first] == [f.fingerprint for f in second]
     assert len({f.fingerprint for f in first}) == len(first)
+
+
+def test_parse_report_misconfiguration_fingerprints(findings_report: dict) -> None:
+    # Baselines store these fingerprints: the source label in the message must not change them.
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+    text = (
+        "Specify at least 1 USER command in Dockerfile with non-root user as argument "
+        "(Add 'USER <non root user name>' line to the Dockerfile)"
+    )
+
+    [in_config] = [f for f in by_rule(findings, "DS-0002") if f.path is not None]
+    [in_image] = [f for f in by_rule(findings, "DS-0002") if f.path is None]
+
+    assert in_config.fingerprint == fingerprint(
+        "trivy", "DS-0002", image.IMAGE_CONFIG, "Dockerfile", text
+    )
+    assert in_image.fingerprint == fingerprint(
+        "trivy", "DS-0002", "/app/Dockerfile", "Dockerfile", f"/app/Dockerfile in the image: {text}"
+    )
 
 
 def test_parse_report_clean_has_no_findings(fixtures_dir: Path) -> None:
