@@ -32,6 +32,7 @@ from typing import Any
 
 from gauntlet import process
 from gauntlet.reports import allure
+from gauntlet.stages import all_stages
 from gauntlet.errors import (
     EXIT_ERROR,
     EXIT_FAILED,
@@ -58,19 +59,6 @@ ALLURE_TIMEOUT_S = 300.0
 
 # Most severe first: an error anywhere outranks a usage error, which outranks a failed gate.
 _EXIT_PRIORITY = (EXIT_ERROR, EXIT_USAGE, EXIT_FAILED, EXIT_PASSED)
-
-# The tool behind each stage's SARIF run.
-# NOTE: kept in step with the stage modules by hand; the Stage interface names no tool.
-STAGE_TOOLS = {
-    "format": "black",
-    "lint": "pylint",
-    "sast": "bandit",
-    "unit": "pytest",
-    "bdd": "behave",
-    "coverage": "coverage",
-    "image": "trivy",
-    "dast": "sqlmap",
-}
 
 # GitHub's ``needs.<job>.result`` values that mean the job did not finish its steps.
 _BROKEN_JOB_RESULTS = ("failure", "cancelled")
@@ -307,15 +295,20 @@ def read_sarif_runs(path: Path) -> list[dict[str, Any]]:
     return runs
 
 
+def stage_tools() -> dict[str, str]:
+    """Return the tool behind each registered stage, by stage name."""
+    return {name: stage.tool or name for name, stage in all_stages().items()}
+
+
 def tool_name(run: dict[str, Any]) -> str:
     """Return the lower-case tool of a SARIF run, usable as a file name.
 
-    ``gauntlet run`` names a run without findings after its stage (``format``) and one with
-    findings after its tool (``black``). Both map to the tool, so a clean run closes the tool's
-    earlier alerts in the same code scanning category.
+    Reports of kit versions before stages declared their tool name a run without findings after
+    its stage (``format``). Both map to the tool, so a clean run closes the tool's earlier alerts
+    in the same code scanning category.
     """
     name = str(run.get("tool", {}).get("driver", {}).get("name", "unknown")).lower()
-    name = STAGE_TOOLS.get(name, name)
+    name = stage_tools().get(name, name)
     return "".join(char if char.isalnum() or char in "-_." else "-" for char in name) or "unknown"
 
 

@@ -88,6 +88,7 @@ class BddStage(Stage):
     """Fails on any failed scenario or undefined step."""
 
     name = "bdd"
+    tool = TOOL
     needs = ()
     options_class = BddOptions
     description = "behave: any failed scenario or undefined step"

@@ -87,6 +87,7 @@ class CoverageStage(Stage):
     """Fails when the combined total is below ``fail_under``."""
 
     name = "coverage"
+    tool = TOOL
     needs = ("unit", "bdd")
     options_class = CoverageOptions
     description = "coverage: combined total below fail_under"

@@ -222,6 +222,7 @@ class DastStage(Stage):
     """Deploy the service, then test each target for SQL injection with sqlmap."""
 
     name = "dast"
+    tool = TOOL
     needs = ("image",)
     options_class = DastOptions
     description = "any injectable parameter"

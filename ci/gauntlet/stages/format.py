@@ -62,6 +62,7 @@ class FormatStage(Stage):
     """Fails when black would reformat any source file."""
 
     name = "format"
+    tool = TOOL
     needs = ()
     options_class = FormatOptions
     description = "black --check: any file black would reformat"

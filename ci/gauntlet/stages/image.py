@@ -200,6 +200,7 @@ class ImageStage(Stage):
     """Fails on any vulnerability, misconfiguration or secret with a severity in ``severities``."""
 
     name = "image"
+    tool = TOOL
     needs = ()
     options_class = ImageOptions
     description = (

@@ -121,6 +121,7 @@ class LintStage(Stage):
     """Fails on a pylint score below ``fail_under`` or on any message matching ``fail_on``."""
 
     name = "lint"
+    tool = TOOL
     needs = ()
     options_class = LintOptions
     description = "pylint: score below fail_under, or any message in fail_on"

@@ -108,6 +108,7 @@ class SastStage(Stage):
     """Fails on any bandit issue at or above both thresholds that the baseline does not cover."""
 
     name = "sast"
+    tool = TOOL
     needs = ()
     options_class = SastOptions
     description = "bandit: any issue at or above the severity and confidence thresholds"

@@ -92,6 +92,7 @@ class UnitStage(Stage):
     """Fails on any failed or errored test; no tests collected is an error."""
 
     name = "unit"
+    tool = TOOL
     needs = ()
     options_class = UnitOptions
     description = "pytest: any failed or errored test"
