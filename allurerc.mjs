@@ -1,7 +1,6 @@
 // Allure 3 configuration, read by `npx allure generate reports/allure-results` run by hand from
-// the repository root. `gauntlet run` calls `allure awesome --single-file` and passes the same
-// output and history paths as flags, so a changed reports directory works too. It still takes
-// the report name from this file.
+// the repository root. `gauntlet run` does not read it: it runs `allure awesome --single-file`
+// in an empty directory with the output, history path and report name passed as flags.
 import { defineConfig } from "allure";
 
 export default defineConfig({

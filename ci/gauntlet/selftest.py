@@ -127,9 +127,6 @@ relative_files = true
 
 # A non-root user, so the image configuration has no HIGH misconfiguration. trivy reports the
 # missing HEALTHCHECK (DS-0026) as LOW, below the default gate.
-# NOTE: no HEALTHCHECK on purpose. docker's legacy builder records it in the image history in a
-# form trivy 0.76 fails to parse ("Unknown type ... in HEALTHCHECK"); trivy then logs an error,
-# skips every image configuration check and still exits 0, so a root image would pass.
 DOCKERFILE = """\
 ARG BASE_IMAGE={base_image}
 FROM ${{BASE_IMAGE}}
