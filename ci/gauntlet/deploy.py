@@ -30,6 +30,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -136,7 +137,79 @@ def live_containers(run_id: str | None = None) -> list[str]:
     return listing.stdout.split()
 
 
-class ProcessDeployment:  # pylint: disable=too-many-instance-attributes
+class Deployment(ABC):
+    """A service reachable at ``base_url`` for the duration of a ``with`` block.
+
+    ``__enter__`` starts the service and waits for its health path; it returns the base URL. Any
+    failure or interrupt on the way in tears the deployment down before it propagates, and
+    ``close`` is safe to call more than once and from any thread (the stage thread and atexit).
+    """
+
+    log_source = "the service log"  # where _log_tail reads, for error messages
+
+    def __init__(
+        self, health_path: str, ready_timeout_s: float, cancel: threading.Event | None
+    ) -> None:
+        self.health_path = health_path
+        self.ready_timeout_s = ready_timeout_s
+        self.cancel = cancel
+        self.base_url = ""
+        self._torn_down = False
+        self._teardown_lock = threading.RLock()
+
+    def __enter__(self) -> str:
+        _register_active(self)
+        try:
+            # Starting holds the teardown lock, so a close from another thread (atexit after
+            # Ctrl-C) either runs first and the start is refused, or waits until the container
+            # or process exists and can be removed.
+            with self._teardown_lock:
+                if self._torn_down:
+                    raise StageError("the deployment was closed before it started (interrupted)")
+                self._start()
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        return self.base_url
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Tear the deployment down; safe to call more than once, and from any thread."""
+        with self._teardown_lock:
+            _shielded(self._teardown)
+
+    def _wait_ready(self) -> None:
+        url = self.base_url + self.health_path
+        failure = wait_until_healthy(
+            url, self.ready_timeout_s, cancel=self.cancel, exited=self._exit_reason
+        )
+        if failure is not None:
+            raise StageError(f"{failure}; last lines of {self.log_source}:\n{self._log_tail()}")
+
+    @abstractmethod
+    def _start(self) -> None:
+        """Start the service and set ``base_url``."""
+
+    @abstractmethod
+    def _exit_reason(self) -> str | None:
+        """Return why the service has stopped, or None while it may still become ready."""
+
+    @abstractmethod
+    def _log_tail(self) -> str:
+        """Return the last lines of the service's output."""
+
+    @abstractmethod
+    def _teardown(self) -> None:
+        """Stop the service and forget it; called under the teardown lock."""
+
+
+# A deployment is used through `with`, so close is its only public method.
+class ProcessDeployment(
+    Deployment
+):  # pylint: disable=too-many-instance-attributes,too-few-public-methods
     """Run ``command`` as a local server on a free loopback port until the block exits.
 
     The command gets ``PORT`` and ``env`` in its environment, runs in its own process group
@@ -160,38 +233,16 @@ class ProcessDeployment:  # pylint: disable=too-many-instance-attributes
     ) -> None:
         if not command:
             raise StageError("process deployment has no command; set dast.command")
+        super().__init__(health_path, ready_timeout_s, cancel)
         self.command = list(command)
         self.cwd = cwd
         self.log_path = log_path
+        self.log_source = str(log_path)
         self.env = dict(env or {})
-        self.health_path = health_path
-        self.ready_timeout_s = ready_timeout_s
-        self.cancel = cancel
         self.token = _new_token(run_id)
         self.record_path = state_dir() / f"{self.token}.json"
-        self.base_url = ""
         self._run_id = run_id
         self._child: subprocess.Popen | None = None
-        self._torn_down = False
-        self._teardown_lock = threading.RLock()  # the stage thread and atexit may both close
-
-    def __enter__(self) -> str:
-        _register_active(self)
-        try:
-            self._start()
-            self._wait_ready()
-        except BaseException:
-            self.close()
-            raise
-        return self.base_url
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Tear the deployment down; safe to call more than once, and from any thread."""
-        with self._teardown_lock:
-            _shielded(self._teardown)
 
     def _start(self) -> None:
         _raise_if_cancelled(self.cancel, " ".join(self.command))
@@ -241,14 +292,6 @@ class ProcessDeployment:  # pylint: disable=too-many-instance-attributes
             executable = found
         return [executable, *self.command[1:]], env
 
-    def _wait_ready(self) -> None:
-        url = self.base_url + self.health_path
-        failure = wait_until_healthy(
-            url, self.ready_timeout_s, cancel=self.cancel, exited=self._exit_reason
-        )
-        if failure is not None:
-            raise StageError(f"{failure}; last lines of {self.log_path}:\n{self._log_tail()}")
-
     def _exit_reason(self) -> str | None:
         code = self._child.poll() if self._child is not None else None
         if code is None:
@@ -276,7 +319,9 @@ class ProcessDeployment:  # pylint: disable=too-many-instance-attributes
         log.info("stopped %s", " ".join(self.command))
 
 
-class ContainerDeployment:  # pylint: disable=too-many-instance-attributes
+class ContainerDeployment(
+    Deployment
+):  # pylint: disable=too-many-instance-attributes,too-few-public-methods
     """Run ``image`` with the container engine on a random loopback port until the block exits.
 
     ``docker run -d --init -p 127.0.0.1::<container_port>`` with the kit and run labels; the host
@@ -297,42 +342,20 @@ class ContainerDeployment:  # pylint: disable=too-many-instance-attributes
         ready_timeout_s: float = 60.0,
         cancel: threading.Event | None = None,
     ) -> None:
+        super().__init__(health_path, ready_timeout_s, cancel)
         self.image = image
         self.log_path = log_path
+        self.log_source = "the container log"
         self.service_log_path = service_log_path
         self.run_id = run_id
         self.container_port = container_port
         self.env = dict(env or {})
-        self.health_path = health_path
-        self.ready_timeout_s = ready_timeout_s
-        self.cancel = cancel
         self.name = "gauntlet-" + _new_token(run_id)
-        self.base_url = ""
         self._started = False
         # Set once `docker run` has returned: a teardown from another thread (atexit) waits for
         # it, because a container still being created cannot be removed yet.
         self._run_returned = threading.Event()
-        self._torn_down = False
-        self._teardown_lock = threading.RLock()  # the stage thread and atexit may both close
         self._polls = 0
-
-    def __enter__(self) -> str:
-        _register_active(self)
-        try:
-            self._start()
-            self._wait_ready()
-        except BaseException:
-            self.close()
-            raise
-        return self.base_url
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Remove the container; safe to call more than once, and from any thread."""
-        with self._teardown_lock:
-            _shielded(self._teardown)
 
     def _start(self) -> None:
         argv = ["docker", "run", "-d", "--init", "--name", self.name]
@@ -368,14 +391,6 @@ class ContainerDeployment:  # pylint: disable=too-many-instance-attributes
                 f"(exit {result.returncode}): {_tail(result.stdout + result.stderr, 3)}"
             )
         return int(match.group(1))
-
-    def _wait_ready(self) -> None:
-        url = self.base_url + self.health_path
-        failure = wait_until_healthy(
-            url, self.ready_timeout_s, cancel=self.cancel, exited=self._exit_reason
-        )
-        if failure is not None:
-            raise StageError(f"{failure}; last lines of the container log:\n{self._log_tail()}")
 
     def _exit_reason(self) -> str | None:
         # `docker inspect` costs a CLI round trip, so check every few polls only.
