@@ -344,7 +344,7 @@ def test_tool_missing_from_path_exits_3(repo, tmp_path):
     output = completed.stdout + completed.stderr
 
     assert completed.returncode == 3
-    # NOTE: a stage error is reported in the summary table on stdout, not on stderr.
+    # The message is one line on stderr, and the details on stdout show only the log tail.
     assert len([line for line in output.splitlines() if "'black'" in line]) == 1, output
     assert "Traceback" not in output
     assert stage_status(repo, "format") == "error"

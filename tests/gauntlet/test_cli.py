@@ -86,7 +86,7 @@ def test_run_prints_table_and_failure_tail(repo, monkeypatch, capsys):
     rows = [line.split() for line in out.splitlines()]
     assert "good: passed" in out
     assert ["bad", "failed", "1", "0.0", "s"] in rows
-    assert "--- bad failed: gate tripped" in out
+    assert "--- bad failed, last 2 lines of " in out
     assert "    bad log line" in out
     assert "gauntlet failed in" in out
 
@@ -192,9 +192,24 @@ def test_bad_jobs_flag(repo, monkeypatch, capsys):
 def test_missing_tool_exits_3(repo, monkeypatch, capsys):
     use_stages(monkeypatch, fake_stages.MissingToolStage("tool"))
     assert cli.main(["run"]) == 3
-    assert (
-        "tool error: tool not found on PATH: 'gauntlet-no-such-tool-xyz'" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "--- tool error, last line of " in captured.out
+    assert "gauntlet: error: stage tool: tool not found on PATH: 'gauntlet-no-such-tool-xyz'" in (
+        captured.err
     )
+
+
+def test_stage_message_printed_once(repo, monkeypatch, capsys):
+    use_stages(
+        monkeypatch,
+        FakeStage("bad", Status.FAILED, findings=1),
+        fake_stages.MissingToolStage("tool"),
+    )
+    cli.main(["run"])
+    captured = capsys.readouterr()
+    output = (captured.out + captured.err).splitlines()
+    assert len([line for line in output if "gate tripped" in line]) == 1, output
+    assert len([line for line in output if "gauntlet-no-such-tool-xyz" in line]) == 1, output
 
 
 def test_stage_problems_are_logged_to_stderr(repo, monkeypatch, capsys):
@@ -208,12 +223,12 @@ def test_stage_problems_are_logged_to_stderr(repo, monkeypatch, capsys):
     assert cli.main(["run"]) == 3
     captured = capsys.readouterr()
     lines = captured.err.splitlines()
-    assert lines[0] == "gauntlet: error: stage bad failed: gate tripped"
+    assert lines[0] == "gauntlet: warning: stage bad failed: gate tripped"
     assert lines[1].startswith(
         "gauntlet: error: stage tool: tool not found on PATH: 'gauntlet-no-such-tool-xyz'; "
     )
     assert len(lines) == 2
-    assert "tool error: tool not found on PATH" in captured.out
+    assert "--- tool error" in captured.out
     assert ["bad", "failed", "1", "0.0", "s"] in [
         line.split() for line in captured.out.splitlines()
     ]
@@ -465,5 +480,6 @@ def test_tool_missing_from_path_with_real_stages(repo):
     completed = real_gauntlet(repo, "run", "--only", "format", path="/nonexistent")
     assert completed.returncode == 3
     assert "Traceback" not in completed.stderr
-    assert "format error: tool not found on PATH: 'black'" in completed.stdout
+    assert "--- format error, last line of " in completed.stdout
+    assert "'black'" not in completed.stdout
     assert "gauntlet: error: stage format: tool not found on PATH: 'black'" in completed.stderr

@@ -3,7 +3,8 @@
 On a TTY, finished stages are printed as they end and one status line below them shows the
 running stages with their elapsed time, redrawn in place. Elsewhere (CI logs, pipes) each start
 and end is one plain line. Tool output stays in the stage logs. For a failed or errored stage, the
-summary prints the last ``TAIL_LINES`` lines of its log, or its message when the log is empty.
+summary prints the last ``TAIL_LINES`` lines of its log. Its message goes to stderr (see
+``gauntlet.cli.log_stage_problems``), to summary.json and to summary.md, not to this text.
 
 Terminal output never ends a run: once stdout breaks (its reader went away, as in
 ``gauntlet run | head -1``), later output is dropped and the run goes on to write its reports.
@@ -152,21 +153,25 @@ def render_table(outcome: RunOutcome) -> str:
 
 
 def render_details(outcome: RunOutcome) -> str:
-    """Return the message and log tail of every failed or errored stage, then the warnings."""
+    """Return the log tail of every failed or errored stage, then the warnings.
+
+    The stage's message is not repeated here: the CLI prints it to stderr once per stage.
+    """
     blocks = []
     for result in outcome.results:
         if result.status not in (Status.FAILED, Status.ERROR):
             continue
         log_path = outcome.log_path(result.name)
-        header = f"--- {result.name} {result.status.value}: {result.message or 'see its log'}"
+        header = f"--- {result.name} {result.status.value}"
         tail = tail_lines(log_path, TAIL_LINES)
         if tail:
+            lines = "line" if len(tail) == 1 else f"{len(tail)} lines"
             blocks.append(
-                f"{header}\n    last {len(tail)} lines of {log_path}:\n"
+                f"{header}, last {lines} of {log_path}:\n"
                 + "\n".join(f"    {line}" for line in tail)
             )
         else:
-            blocks.append(header)
+            blocks.append(f"{header}, no log at {log_path}")
     for warning in outcome.warnings:
         blocks.append(f"warning: {warning}")
     return "\n".join(blocks)

@@ -79,14 +79,20 @@ def test_table_rows(outcome):
 
 def test_details_show_log_tail(outcome):
     details = summary.render_details(outcome)
-    assert "--- lint failed: 2 messages in fail_on (E, F)" in details
+    assert "--- lint failed, last 20 lines of " in details
     assert "    line 29" in details
     assert "    line 9\n" not in details
-    assert "last 20 lines of" in details
 
 
-def test_details_fall_back_to_message(outcome):
-    assert "--- unit error: pytest collected no tests\n" in summary.render_details(outcome)
+def test_details_leave_out_message(outcome):
+    details = summary.render_details(outcome)
+    assert "2 messages in fail_on" not in details
+    assert "pytest collected no tests" not in details
+
+
+def test_details_name_missing_log(outcome):
+    log_path = outcome.log_path("unit")
+    assert f"--- unit error, no log at {log_path}\n" in summary.render_details(outcome)
 
 
 def test_render_ends_with_verdict(outcome):
