@@ -4,10 +4,11 @@ Each run starts ``python -m gauntlet run --only dast`` on a scratch repository w
 deploys the sample app and scans it with sqlmap. The app runs as a local process, or as a
 container with ``--deploy container``. After a random delay the script sends SIGINT, as Ctrl-C
 in a terminal would.
-Once gauntlet has exited, the script counts sample-app and sqlmap processes (every process whose
-environment or command line mentions the scratch directory) and kit-labelled containers that
-were not there before. It prints one line per run and the totals, and exits 1 when anything
-was left behind.
+Once gauntlet has exited, the script counts and removes what the run left: sample-app and sqlmap
+processes whose environment or command line mentions the scratch directory, and containers whose
+owner labels name the run's gauntlet process (its PID and start time). Containers of other runs
+and tests on the machine are neither counted nor touched. It prints one
+line per run and the totals, and exits 1 when anything was left behind.
 
 Run from the repository root:
 
@@ -25,12 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
 
+from gauntlet import engine
+
 ROOT = Path(__file__).resolve().parent.parent
-KIT_LABEL = "io.ci-gauntlet.kit=ci-gauntlet"
 EXIT_WAIT_S = 60.0  # gauntlet must be gone this long after SIGINT, else the run counts as hung
 DEMO_USER = "scanner"
 DEMO_PASSWORD = "scan-only-password-1"
@@ -92,9 +95,14 @@ def build_image(base_image: str) -> str:
     return tag
 
 
-def kit_containers() -> set[str]:
-    """Return the ids of every container labelled by the kit, or an empty set without docker."""
-    argv = ["docker", "ps", "-aq", "--filter", f"label={KIT_LABEL}"]
+def owned_containers(owner_pid: int, owner_start: str) -> set[str]:
+    """Return the ids of the containers that one gauntlet process created (empty without docker).
+
+    Both owner labels must match, so a later process that reuses the PID does not count.
+    """
+    argv = ["docker", "ps", "-aq"]
+    argv += ["--filter", f"label={engine.LABEL_OWNER_PID}={owner_pid}"]
+    argv += ["--filter", f"label={engine.LABEL_OWNER_START}={owner_start}"]
     try:
         listing = subprocess.run(argv, capture_output=True, text=True, check=False)
     except FileNotFoundError:
@@ -118,8 +126,18 @@ def processes_mentioning(marker: str) -> list[int]:
     return found
 
 
-def interrupted_run(root: Path, reports: Path, delay_s: float) -> tuple[int | None, float]:
-    """Start gauntlet, SIGINT it after ``delay_s``; return its exit code (None: hung) and time."""
+@dataclass
+class RunResult:
+    """One interrupted run: gauntlet's exit code (None: hung), its duration and its identity."""
+
+    code: int | None
+    duration_s: float
+    owner_pid: int
+    owner_start: str
+
+
+def interrupted_run(root: Path, reports: Path, delay_s: float) -> RunResult:
+    """Start gauntlet, SIGINT it after ``delay_s`` and wait for it to exit."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     argv = [sys.executable, "-m", "gauntlet", "run", "-C", str(root), "--only", "dast"]
     argv += ["--reports", str(reports)]
@@ -127,6 +145,8 @@ def interrupted_run(root: Path, reports: Path, delay_s: float) -> tuple[int | No
     child = subprocess.Popen(  # pylint: disable=consider-using-with  # noqa: S603
         argv, cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    # Read before the child is reaped, while its PID still names it.
+    owner_start = engine.process_start(child.pid) or ""
     time.sleep(delay_s)
     child.send_signal(signal.SIGINT)
     try:
@@ -135,14 +155,13 @@ def interrupted_run(root: Path, reports: Path, delay_s: float) -> tuple[int | No
         child.kill()
         child.wait()
         code = None
-    return code, time.monotonic() - started
+    return RunResult(code, time.monotonic() - started, child.pid, owner_start)
 
 
 def interrupt_runs(
     runs: int, max_delay: float, deploy: str, image: str, rng: random.Random
 ) -> tuple[int, int, int]:
     """Run and interrupt gauntlet ``runs`` times; return leftover processes, containers, hangs."""
-    containers_before = kit_containers()
     leftover_processes = leftover_containers = hung = 0
 
     with tempfile.TemporaryDirectory(prefix="gauntlet-interrupts-") as scratch:
@@ -150,20 +169,20 @@ def interrupt_runs(
         root = write_repository(work, deploy, image)
         for number in range(1, runs + 1):
             delay = rng.uniform(0.05, max_delay)
-            code, duration = interrupted_run(root, work / f"reports-{number}", delay)
+            run = interrupted_run(root, work / f"reports-{number}", delay)
 
             processes = processes_mentioning(scratch)
-            containers = kit_containers() - containers_before
+            containers = owned_containers(run.owner_pid, run.owner_start)
             leftover_processes += len(processes)
             leftover_containers += len(containers)
-            hung += code is None
+            hung += run.code is None
             print(
-                f"run {number:2d}: SIGINT after {delay:4.2f} s, exit {code}, "
-                f"{duration:4.1f} s, leftover processes {len(processes)}, "
+                f"run {number:2d}: SIGINT after {delay:4.2f} s, exit {run.code}, "
+                f"{run.duration_s:4.1f} s, leftover processes {len(processes)}, "
                 f"leftover containers {len(containers)}",
                 flush=True,
             )
-            # Clean up so that one leftover is not counted again by the next run.
+            # Clean up this run's leftovers, so that none is counted again by the next run.
             for pid in processes:
                 os.kill(pid, signal.SIGKILL)
             for container in containers:

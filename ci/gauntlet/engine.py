@@ -20,6 +20,11 @@ log = logging.getLogger(__name__)
 DOCKER = "docker"
 LABEL_KIT = "io.ci-gauntlet.kit"  # set on every image and container the kit creates
 LABEL_RUN = "io.ci-gauntlet.run"  # the run id, so a run removes only what it created
+# The gauntlet process that created the image or container, as its PID and its start time in
+# clock ticks since boot (/proc/<pid>/stat field 22): `gauntlet clean` leaves what a live owner
+# created alone, and the start time tells a reused PID apart.
+LABEL_OWNER_PID = "io.ci-gauntlet.owner-pid"
+LABEL_OWNER_START = "io.ci-gauntlet.owner-start"
 KIT_LABEL_VALUE = "ci-gauntlet"
 
 ENGINE_FIX = (
@@ -32,7 +37,50 @@ ENGINE_CHECK_TIMEOUT_S = 30.0
 
 def kit_labels(run_id: str) -> dict[str, str]:
     """Return the labels that mark an image or container as created by this run of the kit."""
-    return {LABEL_KIT: KIT_LABEL_VALUE, LABEL_RUN: run_id}
+    pid, start = owner()
+    return {
+        LABEL_KIT: KIT_LABEL_VALUE,
+        LABEL_RUN: run_id,
+        LABEL_OWNER_PID: str(pid),
+        LABEL_OWNER_START: start,
+    }
+
+
+def owner() -> tuple[int, str]:
+    """Return this process's PID and start time, which together name it while it lives."""
+    pid = os.getpid()
+    return pid, process_start(pid) or ""
+
+
+def process_start(pid: int) -> str | None:
+    """Return the start time of process ``pid`` in clock ticks since boot, None when it is gone.
+
+    A zombie counts as gone: it has exited and only waits to be reaped.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    # The command name in parentheses may contain spaces; the fields after it are fixed.
+    fields = stat.rsplit(")", 1)[-1].split()
+    if len(fields) < 20 or fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+def owner_alive(pid: object, start: object) -> bool:
+    """Return True when the owner recorded as ``pid`` and ``start`` still runs.
+
+    Anything unreadable (no owner recorded, a malformed PID) counts as not alive, so that what
+    runs of older versions of the kit left behind can be removed.
+    """
+    try:
+        number = int(str(pid))
+    except ValueError:
+        return False
+    if number <= 0 or not start:
+        return False
+    return process_start(number) == str(start)
 
 
 def check_engine(ctx: StageContext) -> str:

@@ -7,6 +7,7 @@ mode.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from gauntlet import deploy
+from gauntlet import deploy, engine
 from gauntlet.errors import StageError, UsageError
 from gauntlet.stage import RunSettings, StageContext, StageResult, Status
 from gauntlet.stages.dast import (
@@ -498,3 +499,40 @@ def test_interrupted_runs_leave_nothing_behind():
     assert "leftover containers: 0" in completed.stdout, completed.stdout
     assert "hung runs: 0" in completed.stdout, completed.stdout
     assert completed.returncode == 0, completed.stderr
+
+
+def load_interrupts_benchmark():
+    """Import benchmarks/dast_interrupts.py, which is a script rather than a package module."""
+    path = REPO_ROOT / "benchmarks" / "dast_interrupts.py"
+    spec = importlib.util.spec_from_file_location("dast_interrupts", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def create_labelled_container(labels: dict[str, str]) -> str:
+    """Create (not start) a container with ``labels``; return its full id."""
+    argv = ["docker", "create", *[f"--label={key}={value}" for key, value in labels.items()]]
+    argv += [TEST_BASE_IMAGE, "true"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
+def test_interrupts_benchmark_counts_only_its_own_runs_containers():
+    # A container of another run still going on this machine (this test's own process as owner)
+    # must be neither counted nor removed by the benchmark.
+    benchmark = load_interrupts_benchmark()
+    run_id = f"test-dast-{uuid.uuid4().hex[:8]}"
+    others = engine.kit_labels(run_id)
+    mine = {**others, engine.LABEL_OWNER_PID: "999999999", engine.LABEL_OWNER_START: "12345"}
+    other_id = create_labelled_container(others)
+    own_id = create_labelled_container(mine)
+    try:
+        owned = benchmark.owned_containers(999999999, "12345")
+    finally:
+        subprocess.run(["docker", "rm", "-f", other_id, own_id], capture_output=True, check=False)
+
+    assert owned == {own_id[:12]}
