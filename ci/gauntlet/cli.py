@@ -295,10 +295,7 @@ def command_list(args: argparse.Namespace) -> int:
 def command_clean(args: argparse.Namespace) -> int:
     deploy = import_optional("gauntlet.deploy", "gauntlet clean")
     leftovers = deploy.clean_leftovers(args.run_id)
-    print(
-        f"removed {len(leftovers.containers)} container(s), "
-        f"stopped {len(leftovers.pids)} process(es)"
-    )
+    print(leftovers.summary())
     for problem in leftovers.problems:
         log.warning("%s", problem)
     return EXIT_PASSED

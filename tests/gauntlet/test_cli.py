@@ -273,7 +273,8 @@ def test_clean_reports_what_it_removed(repo, monkeypatch, capsys):
     def clean_leftovers(run_id=None):
         calls.append(run_id)
         return types.SimpleNamespace(
-            containers=["c1"], pids=[1, 2], problems=["docker is not running"]
+            summary=lambda: "removed 1 container(s), stopped 2 process(es), removed 3 image(s)",
+            problems=["docker is not running"],
         )
 
     monkeypatch.setitem(
@@ -282,7 +283,9 @@ def test_clean_reports_what_it_removed(repo, monkeypatch, capsys):
     assert cli.main(["clean", "--run-id", "r1"]) == 0
     captured = capsys.readouterr()
     assert calls == ["r1"]
-    assert captured.out.strip() == "removed 1 container(s), stopped 2 process(es)"
+    assert captured.out.strip() == (
+        "removed 1 container(s), stopped 2 process(es), removed 3 image(s)"
+    )
     assert "docker is not running" in captured.err
 
 
