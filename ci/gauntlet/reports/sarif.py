@@ -6,8 +6,12 @@ keeps one category per tool. A stage's declared tool (``Stage.tool``, recorded i
 marks that tool's earlier alerts as fixed. A stage that declares no tool gets an empty run named
 after the stage when it has no findings.
 
-Findings against a file get a physical location relative to ``%SRCROOT%``. Findings against a URL
-get a logical location, and the target and parameter go into the result's properties.
+Every result has a physical location relative to ``%SRCROOT%`` with at least ``startLine``,
+because code scanning rejects a whole upload when one result lacks
+``locations[].physicalLocation.artifactLocation.uri``. A finding with a path points at that file.
+A finding without one (a URL that dast probed, a package or file inside an image, a coverage
+total) points at its stage's fallback artifact from ``fallback_artifact``, line 1. A finding with a
+target also gets a logical location, and the target and parameter go into the result's properties.
 ``partialFingerprints`` holds the finding's own fingerprint, which ignores line numbers, so alerts
 survive code moving.
 
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gauntlet import __version__
+from gauntlet.config import PYPROJECT
 from gauntlet.pipeline import RunOutcome
 from gauntlet.stage import Finding, Severity, StageResult, Status
 
@@ -30,6 +35,8 @@ SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
 FINGERPRINT_KEY = "gauntlet/v1"
 SRCROOT = "%SRCROOT%"
+# A StageResult.details key naming the Dockerfile (relative to the root) an image stage built.
+DOCKERFILE_DETAIL = "dockerfile"
 
 LEVELS = {
     Severity.CRITICAL: "error",
@@ -98,8 +105,23 @@ def build_run(
         "automationDetails": {"id": f"gauntlet/{result.name}/{tool}/"},
         "originalUriBaseIds": {SRCROOT: {"uri": outcome.settings.root.resolve().as_uri() + "/"}},
         "invocations": [invocation],
-        "results": [build_result(finding, rule_index[finding.rule_id]) for finding in findings],
+        "results": [
+            build_result(finding, rule_index[finding.rule_id], fallback_artifact(result))
+            for finding in findings
+        ],
     }
+
+
+def fallback_artifact(result: StageResult) -> str:
+    """Return the file that a finding of ``result`` without a path is reported against.
+
+    That is the Dockerfile the stage recorded in its details, else pyproject.toml, where
+    [tool.gauntlet] declares the stage's targets and thresholds.
+    """
+    dockerfile = result.details.get(DOCKERFILE_DETAIL)
+    if isinstance(dockerfile, str) and dockerfile:
+        return dockerfile
+    return PYPROJECT
 
 
 def build_rule(finding: Finding) -> dict[str, Any]:
@@ -114,45 +136,60 @@ def build_rule(finding: Finding) -> dict[str, Any]:
     return rule
 
 
-def build_result(finding: Finding, index: int) -> dict[str, Any]:
+def build_result(finding: Finding, index: int, fallback: str) -> dict[str, Any]:
+    """Return the SARIF result of one finding, placed in ``fallback`` when it has no path."""
     properties: dict[str, Any] = {"severity": finding.severity.value, "gating": finding.gating}
     if finding.tool_severity:
         properties["toolSeverity"] = finding.tool_severity
 
-    sarif_result: dict[str, Any] = {
+    location: dict[str, Any] = {"physicalLocation": physical_location(finding, fallback)}
+    if finding.target:
+        location["logicalLocations"] = [logical_location(finding)]
+        properties["target"] = finding.target
+        if finding.parameter:
+            properties["parameter"] = finding.parameter
+    if not finding.path and finding.line:
+        # The line belongs to the target (a file inside an image), not to the fallback file.
+        properties["targetLine"] = finding.line
+
+    return {
         "ruleId": finding.rule_id,
         "ruleIndex": index,
         "level": LEVELS[finding.severity],
         "message": {"text": finding.message or finding.rule_id},
+        "locations": [location],
         "partialFingerprints": {FINGERPRINT_KEY: finding.fingerprint},
+        "properties": properties,
     }
-    if finding.path:
-        sarif_result["locations"] = [{"physicalLocation": physical_location(finding)}]
-    elif finding.target:
-        sarif_result["locations"] = [{"logicalLocations": [logical_location(finding)]}]
-        properties["target"] = finding.target
-        if finding.parameter:
-            properties["parameter"] = finding.parameter
-    sarif_result["properties"] = properties
-    return sarif_result
 
 
-def physical_location(finding: Finding) -> dict[str, Any]:
-    uri = urllib.parse.quote(finding.path or "")
-    location: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": SRCROOT}}
+def physical_location(finding: Finding, fallback: str) -> dict[str, Any]:
+    """Return the finding's file and line, else ``fallback`` at line 1.
+
+    Code scanning needs ``region.startLine`` to place an alert (rule GH1003 of the GitHub checks in
+    the SARIF SDK), so a finding without a line points at line 1.
+    """
+    if not finding.path:
+        return {
+            "artifactLocation": {"uri": urllib.parse.quote(fallback), "uriBaseId": SRCROOT},
+            "region": {"startLine": 1},
+        }
+
+    region: dict[str, Any] = {"startLine": 1}
     if finding.line and finding.line >= 1:
-        region: dict[str, Any] = {"startLine": finding.line}
+        region["startLine"] = finding.line
         # NOTE: Finding.column is taken as 1-based, as SARIF counts; a stage that passes a
         # tool's 0-based column shifts the marker by one character.
         if finding.column and finding.column >= 1:
             region["startColumn"] = finding.column
-        location["region"] = region
-    return location
+    return {
+        "artifactLocation": {"uri": urllib.parse.quote(finding.path), "uriBaseId": SRCROOT},
+        "region": region,
+    }
 
 
-# NOTE: code scanning anchors alerts to files in the repository, so a result with only a logical
-# location (a URL target) may not show as an alert unless its stage also sets Finding.path.
 def logical_location(finding: Finding) -> dict[str, Any]:
+    """Return the target (a URL, or an image and a path in it) and parameter as a location."""
     name = finding.parameter or finding.target or ""
     qualified = f"{finding.target} {finding.parameter}" if finding.parameter else finding.target
     return {

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import fake_stages
 import jsonschema
+import pytest
 
 from gauntlet.reports import sarif
+from gauntlet.stage import StageResult, Status
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
 
@@ -115,28 +118,119 @@ def test_fingerprint_is_the_findings_own(outcome):
     assert result["partialFingerprints"] == {"gauntlet/v1": finding.fingerprint}
 
 
-def test_url_finding_uses_logical_location(outcome):
+def test_url_finding_keeps_logical_location(outcome):
     result = runs_by_id(written(outcome))["gauntlet/dast/sqlmap/"]["results"][0]
     assert result["level"] == "error"
-    assert result["locations"] == [
+    assert result["locations"][0]["logicalLocations"] == [
         {
-            "logicalLocations": [
-                {
-                    "name": "q",
-                    "fullyQualifiedName": "http://127.0.0.1:8000/notes?q=1 q",
-                    "kind": "parameter",
-                }
-            ]
+            "name": "q",
+            "fullyQualifiedName": "http://127.0.0.1:8000/notes?q=1 q",
+            "kind": "parameter",
         }
     ]
     assert result["properties"]["target"] == "http://127.0.0.1:8000/notes?q=1"
     assert result["properties"]["parameter"] == "q"
 
 
-def test_finding_without_line_has_no_region(outcome):
+def test_url_finding_points_at_pyproject(outcome):
+    result = runs_by_id(written(outcome))["gauntlet/dast/sqlmap/"]["results"][0]
+    assert result["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "pyproject.toml", "uriBaseId": "%SRCROOT%"},
+        "region": {"startLine": 1},
+    }
+
+
+def test_finding_without_line_starts_at_line_1(outcome):
     result = runs_by_id(written(outcome))["gauntlet/image/trivy/"]["results"][0]
-    assert "region" not in result["locations"][0]["physicalLocation"]
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 1}
     assert result["properties"]["toolSeverity"] == "HIGH"
+
+
+def image_and_coverage_outcome(outcome, dockerfile: str | None):
+    """Replace the fixture's image stage with findings inside an image, and add coverage."""
+    image_findings = [
+        fake_stages.make_finding(
+            "image",
+            index,
+            tool="trivy",
+            rule_id=rule_id,
+            path=None,
+            line=line,
+            target=target,
+            parameter=parameter,
+        )
+        for index, (rule_id, target, parameter, line) in enumerate(
+            [
+                ("CVE-2026-0002", "app:1 (debian 12.8)", "openssl", None),
+                ("aws-access-key-id", "app:1:/app/settings.py", None, 12),
+                ("DS-0001", "app:1:/etc/app.yaml", None, None),
+            ]
+        )
+    ]
+    details = {"dockerfile": dockerfile} if dockerfile else {}
+    coverage_finding = fake_stages.make_finding(
+        "coverage", 0, tool="coverage", rule_id="fail-under", path=None, line=None
+    )
+    outcome.results[4] = StageResult(
+        "image", Status.FAILED, image_findings, 9.0, "3 findings", details
+    )
+    outcome.results[3] = StageResult("coverage", Status.FAILED, [coverage_finding], 1.0, "low")
+    return outcome
+
+
+@pytest.mark.parametrize("dockerfile", ["docker/Dockerfile", None])
+def test_every_result_has_physical_location(outcome, dockerfile):
+    log = written(image_and_coverage_outcome(outcome, dockerfile))
+    results = [result for run in log["runs"] for result in run["results"]]
+    assert len(results) == 8
+    for result in results:
+        physical = result["locations"][0]["physicalLocation"]
+        assert physical["artifactLocation"]["uri"], result
+        assert physical["artifactLocation"]["uriBaseId"] == "%SRCROOT%", result
+        assert physical["region"]["startLine"] >= 1, result
+
+
+def test_locationless_sarif_is_schema_valid(outcome):
+    log = written(image_and_coverage_outcome(outcome, "docker/Dockerfile"))
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(log), key=str)
+    assert [error.message for error in errors] == []
+
+
+def test_image_finding_points_at_recorded_dockerfile(outcome):
+    log = written(image_and_coverage_outcome(outcome, "docker/Dockerfile"))
+    results = runs_by_id(log)["gauntlet/image/trivy/"]["results"]
+    uris = {
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for result in results
+    }
+    assert uris == {"docker/Dockerfile"}
+
+
+def test_image_finding_without_dockerfile_detail(outcome):
+    log = written(image_and_coverage_outcome(outcome, None))
+    result = runs_by_id(log)["gauntlet/image/trivy/"]["results"][0]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "pyproject.toml"
+
+
+def test_line_inside_image_goes_to_properties(outcome):
+    log = written(image_and_coverage_outcome(outcome, "docker/Dockerfile"))
+    secret = runs_by_id(log)["gauntlet/image/trivy/"]["results"][1]
+    assert secret["locations"][0]["physicalLocation"]["region"] == {"startLine": 1}
+    assert secret["properties"]["targetLine"] == 12
+    assert secret["properties"]["target"] == "app:1:/app/settings.py"
+
+
+def test_coverage_finding_points_at_pyproject(outcome):
+    log = written(image_and_coverage_outcome(outcome, None))
+    result = runs_by_id(log)["gauntlet/coverage/coverage/"]["results"][0]
+    assert result["locations"] == [
+        {
+            "physicalLocation": {
+                "artifactLocation": {"uri": "pyproject.toml", "uriBaseId": "%SRCROOT%"},
+                "region": {"startLine": 1},
+            }
+        }
+    ]
 
 
 def test_skipped_stage_has_no_run(outcome):
