@@ -5,11 +5,12 @@ health path, and always tear the service down on exit: after success, failure, t
 (``KeyboardInterrupt``). Up to two more interrupts during teardown do not stop the teardown.
 
 What survives a hard kill of gauntlet itself is removed by ``clean_leftovers``:
-- containers carry the labels ``io.ci-gauntlet.kit=ci-gauntlet`` and
-  ``io.ci-gauntlet.run=<run id>``;
+- containers and built images carry the labels ``io.ci-gauntlet.kit=ci-gauntlet``,
+  ``io.ci-gauntlet.run=<run id>`` and the owner labels of ``engine.kit_labels``;
 - processes carry a unique token in their environment (``GAUNTLET_DEPLOYMENT``), recorded in a
   state file under ``state_dir()`` before the process starts. Only processes whose environment
   contains a recorded token are ever signalled, so a reused PID is never hit.
+Without a run id, what belongs to a gauntlet process that is still running is left alone.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from gauntlet import engine, process
-from gauntlet.errors import StageError
+from gauntlet.errors import StageError, UsageError
 from gauntlet.stage import StageContext
 
 log = logging.getLogger(__name__)
@@ -102,23 +103,59 @@ def probe(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
 
 @dataclass
 class Leftovers:
-    """Containers and processes that ``clean_leftovers`` removed, and the checks that failed."""
+    """The result of ``clean_leftovers``: what it removed, what it left to live runs, problems."""
 
     containers: list[str] = field(default_factory=list)
     pids: list[int] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+    live: int = 0  # containers, images and process records of runs still going, left alone
     problems: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """Return one line with the counts, for the terminal."""
+        line = (
+            f"removed {len(self.containers)} container(s), stopped {len(self.pids)} "
+            f"process(es), removed {len(self.images)} image(s)"
+        )
+        if self.live:
+            line += f"; left {self.live} item(s) of runs still going"
+        return line
 
-def clean_leftovers(run_id: str | None = None) -> Leftovers:
-    """Remove kit-labelled containers and kill recorded deployment processes.
 
-    With ``run_id``, only what that run created is touched; without it, everything the kit
-    labelled or recorded on this machine for this user.
+def clean_leftovers(run_id: str | None = None, *, skip_live: bool | None = None) -> Leftovers:
+    """Remove kit-labelled containers and images, and kill recorded deployment processes.
+
+    With ``run_id``, only what that run created is touched. Without it, everything the kit
+    labelled or recorded on this machine for this user. ``skip_live`` (by default: when no
+    ``run_id`` is given) leaves alone what belongs to a gauntlet process that is still running.
+    Raises UsageError for an empty ``run_id``, and StageError when the container engine cannot be
+    reached (after the processes were cleaned).
     """
+    if run_id is not None and not run_id.strip():
+        raise UsageError(
+            "--run-id is empty; give the id of a run, or leave --run-id out to clean "
+            "every finished run"
+        )
+
+    if skip_live is None:
+        skip_live = run_id is None
+
     leftovers = Leftovers()
-    _clean_containers(run_id, leftovers)
-    _clean_processes(run_id, leftovers)
+    _clean_processes(run_id, skip_live, leftovers)
+    try:
+        _clean_containers(run_id, skip_live, leftovers)
+        _clean_images(run_id, skip_live, leftovers)
+    except EngineUnreachable as exc:
+        raise StageError(
+            f"{exc}; containers and images were not checked, {len(leftovers.pids)} process(es) "
+            f"stopped; start the container engine or point DOCKER_HOST at it, then run "
+            f"gauntlet clean again"
+        ) from exc
     return leftovers
+
+
+class EngineUnreachable(StageError):
+    """The docker CLI is installed but could not reach the container engine."""
 
 
 def live_processes(run_id: str | None = None) -> list[int]:
@@ -129,11 +166,14 @@ def live_processes(run_id: str | None = None) -> list[int]:
 
 
 def live_containers(run_id: str | None = None) -> list[str]:
-    """Return the ids of kit-labelled containers (by ``run_id`` when given), running or not."""
+    """Return the ids of kit-labelled containers (by ``run_id`` when given), running or not.
+
+    Raises EngineUnreachable when ``docker ps`` fails.
+    """
     argv = ["docker", "ps", "-aq", "--filter", f"label={_label_filter(run_id)}"]
     listing = _docker(argv, Path(os.devnull))
     if listing.returncode != 0:
-        raise StageError(f"docker ps failed: {_tail(listing.stderr, 1)}")
+        raise EngineUnreachable(f"docker ps failed: {_tail(listing.stderr, 1)}")
     return listing.stdout.split()
 
 
@@ -250,7 +290,8 @@ class ProcessDeployment(
         self.base_url = f"http://{LOOPBACK}:{port}"
         argv, env = self._child_argv_env(port)
 
-        _write_record(self.record_path, {"token": self.token, "run_id": self._run_id, "argv": argv})
+        record = {"token": self.token, "run_id": self._run_id, "argv": argv, **_owner_record()}
+        _write_record(self.record_path, record)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log.info("starting %s on port %d", " ".join(argv), port)
         with open(self.log_path, "ab") as log_file:
@@ -264,10 +305,7 @@ class ProcessDeployment(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        _write_record(
-            self.record_path,
-            {"token": self.token, "run_id": self._run_id, "argv": argv, "pid": self._child.pid},
-        )
+        _write_record(self.record_path, {**record, "pid": self._child.pid})
         process.register_group(self._child.pid)  # so that kill_all stops it on Ctrl-C
 
     def _child_argv_env(self, port: int) -> tuple[list[str], dict[str, str]]:
@@ -579,21 +617,108 @@ def _append_log(log_path: Path, argv: list[str], result: _DockerResult) -> None:
 # --- leftovers --------------------------------------------------------------------------------
 
 
-def _clean_containers(run_id: str | None, leftovers: Leftovers) -> None:
+def _clean_containers(run_id: str | None, skip_live: bool, leftovers: Leftovers) -> None:
     try:
         ids = live_containers(run_id)
-    except StageError as exc:
-        leftovers.problems.append(f"containers not checked: {exc}")
+    except EngineUnreachable:
+        raise
+    except StageError as exc:  # no docker CLI on PATH, so no container of the kit either
+        leftovers.problems.append(f"containers and images not checked: {exc}")
         return
-    if not ids:
+
+    removable = _removable("container", ids, skip_live, leftovers)
+    if not removable:
         return
-    removal = _docker(["docker", "rm", "-f", *ids], Path(os.devnull))
+    removal = _docker(["docker", "rm", "-f", *removable], Path(os.devnull))
     if removal.returncode != 0:
         leftovers.problems.append(f"docker rm -f failed: {_tail(removal.stderr, 1)}")
-    leftovers.containers.extend(ids)
+    leftovers.containers.extend(removable)
 
 
-def _clean_processes(run_id: str | None, leftovers: Leftovers) -> None:
+def _clean_images(run_id: str | None, skip_live: bool, leftovers: Leftovers) -> None:
+    """Remove the kit-labelled images of finished runs, by tag, never by force.
+
+    An image that a container still uses stays, and the engine's refusal becomes a problem.
+    """
+    if shutil.which("docker") is None:
+        return
+    argv = ["docker", "image", "ls", "-q", "--no-trunc"]
+    argv += ["--filter", f"label={_label_filter(run_id)}"]
+    listing = _docker(argv, Path(os.devnull))
+    if listing.returncode != 0:
+        raise EngineUnreachable(f"docker image ls failed: {_tail(listing.stderr, 1)}")
+
+    ids = sorted(set(listing.stdout.split()))
+    tags: dict[str, list[str]] = {}
+    for image_id in _removable("image", ids, skip_live, leftovers, tags):
+        # By tag, because removing an id that has several tags needs --force.
+        references = tags.get(image_id) or [image_id]
+        removal = _docker(["docker", "image", "rm", *references], Path(os.devnull))
+        if removal.returncode != 0:
+            leftovers.problems.append(
+                f"image {', '.join(references)} not removed: {_tail(removal.stderr, 1)}"
+            )
+            continue
+        leftovers.images.extend(references)
+
+
+def _removable(  # pylint: disable=too-many-arguments,too-many-positional-arguments
+    kind: str,
+    ids: list[str],
+    skip_live: bool,
+    leftovers: Leftovers,
+    tags: dict[str, list[str]] | None = None,
+) -> list[str]:
+    """Return the ids among ``ids`` that may be removed; fill ``tags`` with each image's tags.
+
+    With ``skip_live``, what a running gauntlet process owns stays. So does anything whose
+    labels could not be read, because its owner is then unknown.
+    """
+    if not ids:
+        return []
+    template = (
+        f'{{{{.Id}}}}|{{{{index .Config.Labels "{engine.LABEL_OWNER_PID}"}}}}'
+        f'|{{{{index .Config.Labels "{engine.LABEL_OWNER_START}"}}}}'
+        "|{{range .RepoTags}}{{.}} {{end}}"
+    )
+    if kind != "image":
+        template = template.rsplit("|", 1)[0]
+    result = _docker(["docker", kind, "inspect", "--format", template, *ids], Path(os.devnull))
+
+    removable = []
+    live = 0
+    for line in result.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) < 3:  # blank lines between the entries
+            continue
+        item = _matching_id(parts[0], ids)
+        if item is None:
+            continue
+        if skip_live and engine.owner_alive(parts[1], parts[2]):
+            live += 1
+            continue
+        removable.append(item)
+        if tags is not None and len(parts) > 3:
+            tags[item] = parts[3].split()
+
+    leftovers.live += live
+    if len(removable) + live < len(ids):
+        leftovers.problems.append(
+            f"docker {kind} inspect failed, so some {kind}s were left: {_tail(result.stderr, 1)}"
+        )
+    return removable
+
+
+def _matching_id(full_id: str, ids: list[str]) -> str | None:
+    """Return the entry of ``ids`` (short, or long with sha256:) that names ``full_id``."""
+    bare = full_id.removeprefix("sha256:")
+    for item in ids:
+        if item and bare.startswith(item.removeprefix("sha256:")):
+            return item
+    return None
+
+
+def _clean_processes(run_id: str | None, skip_live: bool, leftovers: Leftovers) -> None:
     directory = state_dir()
     if not directory.is_dir():
         return
@@ -604,6 +729,9 @@ def _clean_processes(run_id: str | None, leftovers: Leftovers) -> None:
             record_path.unlink(missing_ok=True)
             continue
         if run_id is not None and record.get("run_id") != run_id:
+            continue
+        if skip_live and engine.owner_alive(record.get("owner_pid"), record.get("owner_start")):
+            leftovers.live += 1
             continue
         leftovers.pids.extend(_kill_token_holders(str(record["token"])))
         record_path.unlink(missing_ok=True)
@@ -737,6 +865,11 @@ def _shielded(teardown: Callable[[], None]) -> None:
             interrupt = exc
     if interrupt is not None:
         raise interrupt
+
+
+def _owner_record() -> dict[str, object]:
+    pid, start = engine.owner()
+    return {"owner_pid": pid, "owner_start": start}
 
 
 def _new_token(run_id: str) -> str:

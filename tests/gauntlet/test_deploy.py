@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gauntlet import deploy, engine
-from gauntlet.errors import StageError
+from gauntlet.errors import StageError, UsageError
 from gauntlet.stage import RunSettings, StageContext, StageResult, Status
 
 # A health endpoint on PORT, and nothing else: enough to exercise readiness and teardown.
@@ -249,7 +250,8 @@ def fixture_health_image(tmp_path_factory):
         encoding="utf-8",
     )
     tag = f"ci-gauntlet-test/health:{uuid.uuid4().hex[:8]}"
-    labels = ["--label", f"{engine.LABEL_KIT}={engine.KIT_LABEL_VALUE}"]
+    # Owned by this test process, so that a concurrent `gauntlet clean` leaves it alone.
+    labels = [f"--label={key}={value}" for key, value in engine.kit_labels("test-health").items()]
     subprocess.run(["docker", "build", "-q", "-t", tag, *labels, str(context)], check=True)
     yield tag
     subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)
@@ -329,6 +331,137 @@ def test_clean_leftovers_removes_labelled_container(run_id):
 
     assert leftovers.containers == [container_id[:12]]
     assert deploy.live_containers(run_id) == []
+
+
+def create_container(labels: dict[str, str]) -> str:
+    """Create (not start) a container with ``labels`` and return its short id."""
+    argv = ["docker", "create", *[f"--label={key}={value}" for key, value in labels.items()]]
+    argv += [TEST_BASE_IMAGE, "true"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()[:12]
+
+
+def build_labelled_image(tmp_path: Path, tag: str, labels: dict[str, str]) -> str:
+    """Build a one-layer image tagged ``tag`` with ``labels`` and return its id."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {TEST_BASE_IMAGE}\nENV MARK={tag}\n", "utf-8")
+    argv = ["docker", "build", "-q", "-t", tag]
+    argv += [f"--label={key}={value}" for key, value in labels.items()]
+    argv.append(str(tmp_path))
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def image_exists(reference: str) -> bool:
+    inspect = ["docker", "image", "inspect", reference]
+    return subprocess.run(inspect, capture_output=True, check=False).returncode == 0
+
+
+def finished_owner_labels(run_id: str) -> dict[str, str]:
+    """Return kit labels whose owner is a process that has already exited."""
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return {
+        **engine.kit_labels(run_id),
+        engine.LABEL_OWNER_PID: child.stdout.strip(),
+        engine.LABEL_OWNER_START: "1",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@needs_docker
+def test_clean_leftovers_skips_live_owner_container(run_id):
+    live_id = create_container(engine.kit_labels(run_id))
+    finished_id = create_container(finished_owner_labels(run_id))
+    try:
+        leftovers = deploy.clean_leftovers(run_id, skip_live=True)
+        remaining = deploy.live_containers(run_id)
+    finally:
+        subprocess.run(["docker", "rm", "-f", live_id, finished_id], capture_output=True)
+
+    assert finished_id in leftovers.containers
+    assert live_id not in leftovers.containers
+    assert remaining == [live_id]
+    assert leftovers.live == 1
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@needs_docker
+def test_clean_leftovers_removes_finished_run_image(tmp_path, run_id):
+    finished_tag = f"ci-gauntlet-test/finished:{run_id}"
+    live_tag = f"ci-gauntlet-test/live:{run_id}"
+    (tmp_path / "finished").mkdir()
+    (tmp_path / "live").mkdir()
+    build_labelled_image(tmp_path / "finished", finished_tag, finished_owner_labels(run_id))
+    build_labelled_image(tmp_path / "live", live_tag, engine.kit_labels(run_id))
+    try:
+        leftovers = deploy.clean_leftovers(run_id, skip_live=True)
+        finished_left = image_exists(finished_tag)
+        live_left = image_exists(live_tag)
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", finished_tag, live_tag], capture_output=True)
+
+    assert leftovers.images == [finished_tag]
+    assert not finished_left
+    assert live_left
+    assert leftovers.summary().endswith("removed 1 image(s); left 1 item(s) of runs still going")
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+@needs_docker
+def test_clean_leftovers_by_run_id_removes_live_owner_image(tmp_path, run_id):
+    tag = f"ci-gauntlet-test/by-run:{run_id}"
+    build_labelled_image(tmp_path, tag, engine.kit_labels(run_id))
+    try:
+        leftovers = deploy.clean_leftovers(run_id)
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True)
+
+    assert leftovers.images == [tag]
+
+
+def test_clean_leftovers_empty_run_id_is_usage_error():
+    with pytest.raises(UsageError, match="--run-id is empty"):
+        deploy.clean_leftovers("")
+
+
+def test_clean_leftovers_unreachable_engine_is_error(tmp_path, monkeypatch):
+    if shutil.which("docker") is None:
+        pytest.skip("needs the docker CLI")
+    monkeypatch.setenv(deploy.STATE_DIR_ENV, str(tmp_path / "state"))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+
+    with pytest.raises(StageError, match="containers and images were not checked"):
+        deploy.clean_leftovers()
+
+
+def test_clean_leftovers_skips_live_owner_process(tmp_path, run_id):
+    deployment = process_deployment(tmp_path, run_id, [sys.executable, "-c", HEALTH_SERVER])
+
+    with deployment:
+        leftovers = deploy.clean_leftovers(run_id, skip_live=True)
+        alive = deploy.live_processes(run_id)
+
+    assert leftovers.pids == []
+    assert len(alive) == 1
+
+
+def test_clean_leftovers_kills_finished_owner_process(tmp_path, run_id):
+    deployment = process_deployment(tmp_path, run_id, [sys.executable, "-c", HEALTH_SERVER])
+
+    with deployment:
+        record = json.loads(deployment.record_path.read_text(encoding="utf-8"))
+        record["owner_start"] = "1"  # as if the gauntlet process that started it had exited
+        deployment.record_path.write_text(json.dumps(record), encoding="utf-8")
+        leftovers = deploy.clean_leftovers(run_id, skip_live=True)
+        alive = deploy.live_processes(run_id)
+
+    assert leftovers.pids == [record["pid"]]
+    assert alive == []
 
 
 def test_shielded_teardown_survives_interrupt():
