@@ -680,12 +680,18 @@ def normalize_relative(item: str) -> str:
 
 
 def resolve_reports_dir(root: Path, reports: str, location: str) -> Path:
-    """Return the absolute reports directory; it must not be the root or above it."""
+    """Return the absolute reports directory.
+
+    Raises UsageError when it is empty text, the filesystem root, the repository root or an
+    ancestor of it, since each run deletes folders in it.
+    """
     path = (root / reports).resolve()
-    if not reports.strip() or path == root or root.is_relative_to(path):
+    is_filesystem_root = path == Path(path.anchor)
+    if not reports.strip() or is_filesystem_root or root.is_relative_to(path):
         raise UsageError(
             f"{location} = {reports!r} is invalid: expected a directory of its own inside or "
-            f"beside the repository, such as 'reports' (each run cleans it)"
+            f"beside the repository, such as 'reports', not the root, a directory above it or / "
+            f"(each run cleans it)"
         )
     return path
 

@@ -60,6 +60,14 @@ UNWIND_S = process.KILL_GRACE_S + 3.0  # seconds Ctrl-C waits for stage threads 
 RESULT_FILES = ("summary.json", "summary.md", "gauntlet.sarif", "junit.xml", "allure.log")
 RESULT_DIRS = ("allure-results", "allure-report", "coverage-data")
 ALLURE_HISTORY = "allure-history.jsonl"
+# A file each run writes at the top of its reports directory. A run cleans a non-empty directory
+# only when it carries this marker or a summary.json, so that --reports never deletes folders of a
+# directory that contains other files.
+REPORTS_MARKER = ".gauntlet-reports"
+MARKER_TEXT = (
+    "gauntlet writes its reports here. Each `gauntlet run` deletes and rewrites the folders named\n"
+    "after stages, allure-results, allure-report, coverage-data and the summary files.\n"
+)
 
 FAIL_FAST_REASON = "cancelled by --fail-fast"
 USAGE_ERROR_DETAIL = "usage_error"  # set in details when a stage raised UsageError
@@ -143,6 +151,30 @@ def select_stages(
     return [name for name in chosen if name not in skip]
 
 
+def check_reports_dir(reports_dir: Path) -> None:
+    """Raise UsageError when ``reports_dir`` is not empty and no gauntlet run wrote it."""
+    if not reports_dir.is_dir():
+        return
+    if (reports_dir / REPORTS_MARKER).exists() or (reports_dir / "summary.json").is_file():
+        return
+    if not any(reports_dir.iterdir()):
+        return
+
+    raise UsageError(
+        f"reports directory {reports_dir} is not empty and has no {REPORTS_MARKER} file from an "
+        f"earlier gauntlet run; each run deletes folders in it, so give an empty or new "
+        f"directory with --reports or [tool.gauntlet] reports"
+    )
+
+
+def prepare_reports_dir(reports_dir: Path, stage_names: Sequence[str]) -> None:
+    """Check ``reports_dir``, remove the previous run's results and write the marker file."""
+    check_reports_dir(reports_dir)
+    clean_previous_results(reports_dir, stage_names)
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    (reports_dir / REPORTS_MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+
+
 def clean_previous_results(reports_dir: Path, stage_names: Sequence[str]) -> None:
     """Remove the previous run's results from ``reports_dir``; keep Allure history and others."""
     for name in [*stage_names, *RESULT_DIRS]:
@@ -198,8 +230,7 @@ class Pipeline:
         started = time.monotonic()
         self._check_for_cycles()
         try:
-            clean_previous_results(self.settings.reports_dir, list(self.stages))
-            self.settings.reports_dir.mkdir(parents=True, exist_ok=True)
+            prepare_reports_dir(self.settings.reports_dir, list(self.stages))
         except OSError as exc:
             raise GauntletError(
                 f"cannot prepare the reports directory {self.settings.reports_dir}: "

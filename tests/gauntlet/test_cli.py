@@ -76,7 +76,15 @@ def test_run_writes_every_report(repo, monkeypatch):
     use_stages(monkeypatch, FakeStage("a", findings=2), FakeStage("b"))
     cli.main(["run"])
     names = sorted(path.name for path in (repo / "reports").iterdir())
-    assert names == ["a", "b", "gauntlet.sarif", "junit.xml", "summary.json", "summary.md"]
+    assert names == [
+        ".gauntlet-reports",
+        "a",
+        "b",
+        "gauntlet.sarif",
+        "junit.xml",
+        "summary.json",
+        "summary.md",
+    ]
 
 
 def test_run_prints_table_and_failure_tail(repo, monkeypatch, capsys):
@@ -113,6 +121,26 @@ def test_run_reports_flag_overrides_file(repo, monkeypatch):
     cli.main(["run", "--reports", "from-flag"])
     assert (repo / "from-flag" / "summary.json").is_file()
     assert not (repo / "from-file").exists()
+
+
+def test_run_rejects_home_as_reports_dir(repo, monkeypatch, capsys, tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    (home / ".bashrc").write_text("# mine\n", encoding="utf-8")
+    (home / "a").mkdir()
+    (home / "a" / "photo.jpg").write_text("mine", encoding="utf-8")
+    use_stages(monkeypatch, FakeStage("a"))
+
+    assert cli.main(["run", "--reports", str(home)]) == 2
+
+    assert error_line(capsys).startswith(f"gauntlet: error: reports directory {home} is not empty")
+    assert (home / "a" / "photo.jpg").is_file()
+    assert (home / ".bashrc").is_file()
+
+
+def test_run_rejects_ancestor_as_reports_dir(repo, monkeypatch, capsys):
+    use_stages(monkeypatch, FakeStage("a"))
+    assert cli.main(["run", "--reports", str(repo.parent)]) == 2
+    assert error_line(capsys).startswith(f"gauntlet: error: --reports = {str(repo.parent)!r}")
 
 
 def test_run_with_root_flag(repo, monkeypatch, tmp_path_factory):

@@ -353,12 +353,23 @@ def test_environment_source_path_names_variable(tmp_path):
     )
 
 
-@pytest.mark.parametrize("reports", [".", "..", ""])
+@pytest.mark.parametrize("reports", [".", "..", "", "../..", "/", "pkg/../.", "  "])
 def test_reports_dir_must_not_be_root(tmp_path, reports):
     make_repo(tmp_path / "repo", f"[tool.gauntlet]\nreports = {reports!r}\n")
     assert usage_message(tmp_path / "repo").startswith(
         f"[tool.gauntlet] reports = {reports!r} is invalid"
     )
+
+
+def test_reports_dir_must_not_be_absolute_ancestor(tmp_path):
+    make_repo(tmp_path / "home" / "repo", "")
+    message = usage_message(tmp_path / "home" / "repo", cli={"reports": str(tmp_path / "home")})
+    assert message.startswith(f"--reports = {str(tmp_path / 'home')!r} is invalid")
+
+
+def test_reports_dir_beside_root_is_allowed(tmp_path):
+    make_repo(tmp_path / "repo", "[tool.gauntlet]\nreports = '../repo-reports'\n")
+    assert load(tmp_path / "repo").reports_dir == tmp_path.resolve() / "repo-reports"
 
 
 def test_jobs_from_environment(tmp_path):

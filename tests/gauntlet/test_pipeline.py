@@ -268,7 +268,45 @@ def test_run_cleans_previous_results_but_keeps_history(tmp_path):
     stages = fake_stages.registry(FakeStage("a"), FakeStage("gone"))
     run(tmp_path, stages, selected=["a"])
     remaining = sorted(path.relative_to(reports).as_posix() for path in reports.rglob("*"))
-    assert remaining == ["a", "a/a.log", "allure-history.jsonl", "notes.txt"]
+    assert remaining == [".gauntlet-reports", "a", "a/a.log", "allure-history.jsonl", "notes.txt"]
+
+
+def test_run_rejects_unmarked_reports_dir(tmp_path):
+    reports = tmp_path / "reports"
+    (reports / "a").mkdir(parents=True)
+    (reports / "a" / "thesis.tex").write_text("mine", encoding="utf-8")
+    (reports / "notes.txt").write_text("mine", encoding="utf-8")
+
+    with pytest.raises(UsageError) as caught:
+        run(tmp_path, fake_stages.registry(FakeStage("a")))
+
+    assert str(caught.value).startswith(f"reports directory {reports} is not empty")
+    assert "--reports" in str(caught.value)
+    assert (reports / "a" / "thesis.tex").read_text(encoding="utf-8") == "mine"
+    assert not (reports / ".gauntlet-reports").exists()
+
+
+def test_run_cleans_marked_reports_dir(tmp_path):
+    reports = tmp_path / "reports"
+    (reports / "a").mkdir(parents=True)
+    (reports / "a" / "old.txt").write_text("old", encoding="utf-8")
+    (reports / ".gauntlet-reports").write_text("", encoding="utf-8")
+
+    run(tmp_path, fake_stages.registry(FakeStage("a")))
+
+    assert not (reports / "a" / "old.txt").exists()
+
+
+def test_run_accepts_empty_reports_dir(tmp_path):
+    (tmp_path / "reports").mkdir()
+    outcome = run(tmp_path, fake_stages.registry(FakeStage("a")))
+    assert outcome.exit_code == 0
+
+
+def test_run_writes_reports_marker(tmp_path):
+    run(tmp_path, fake_stages.registry(FakeStage("a")))
+    marker = tmp_path / "reports" / ".gauntlet-reports"
+    assert "gauntlet run" in marker.read_text(encoding="utf-8")
 
 
 def test_reports_path_that_is_a_file(tmp_path):
