@@ -510,6 +510,7 @@ def resolve_image(
         BUILT_IMAGE_TAG,
         build_args,
         engine.kit_labels(ctx.settings.run_id),
+        stage="dast",
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Mapping
 
@@ -20,9 +21,9 @@ log = logging.getLogger(__name__)
 DOCKER = "docker"
 LABEL_KIT = "io.ci-gauntlet.kit"  # set on every image and container the kit creates
 LABEL_RUN = "io.ci-gauntlet.run"  # the run id, so a run removes only what it created
-# The gauntlet process that created the image or container, as its PID and its start time in
-# clock ticks since boot (/proc/<pid>/stat field 22): `gauntlet clean` leaves what a live owner
-# created alone, and the start time tells a reused PID apart.
+# The gauntlet process that created the image or container: its PID, and its start time in clock
+# ticks since boot (/proc/<pid>/stat field 22), which distinguishes a reused PID. `gauntlet clean`
+# leaves what a live owner created alone.
 LABEL_OWNER_PID = "io.ci-gauntlet.owner-pid"
 LABEL_OWNER_START = "io.ci-gauntlet.owner-start"
 KIT_LABEL_VALUE = "ci-gauntlet"
@@ -33,6 +34,18 @@ ENGINE_FIX = (
 )
 BUILD_LOG_TAIL_LINES = 25
 ENGINE_CHECK_TIMEOUT_S = 30.0
+LOCAL_BASE_IMAGE = "local/python-base"  # what ensure-base-image.sh builds when it cannot pull
+
+# The step that failed in the legacy builder's output: `Step 2/3 : FROM ${BASE_IMAGE}`.
+_STEP = re.compile(r"^Step \d+/\d+ : (?P<instruction>\S+)\s*(?P<arguments>.*)$", re.MULTILINE)
+# BuildKit's message when it cannot fetch a base image's manifest.
+_BUILDKIT_PULL = re.compile(
+    r"failed to resolve source metadata for (?P<image>[^\s:]+(?::[^\s:]+)?)"
+)
+_ARG = re.compile(r"^\s*ARG\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:=(?P<default>\S*))?", re.I | re.M)
+_VARIABLE = re.compile(
+    r"\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+)
 
 
 def kit_labels(run_id: str) -> dict[str, str]:
@@ -111,11 +124,15 @@ def build_image(  # pylint: disable=too-many-arguments,too-many-positional-argum
     tag: str,
     build_args: Mapping[str, str] | None = None,
     labels: Mapping[str, str] | None = None,
+    *,
+    stage: str = "image",
 ) -> str:
     """Build ``dockerfile`` with ``context`` as the build context and return the image id.
 
     The image is tagged ``tag``. Intermediate containers are removed even when the build fails.
-    Raises StageError with the tail of the build output when the build fails.
+    Raises StageError with the tail of the build output when the build fails. When the base image
+    could not be pulled, the message names it and how to use a local one instead, through the
+    ``build_args`` option of ``stage``.
     """
     iid_file = ctx.out_dir / "image.iid"
     iid_file.unlink(missing_ok=True)
@@ -131,12 +148,73 @@ def build_image(  # pylint: disable=too-many-arguments,too-many-positional-argum
     log.info("building image %s from %s", tag, dockerfile)
     result = ctx.run_tool(argv)
     if result.returncode != 0 or not iid_file.is_file():
-        tail = _tail(result.stdout + result.stderr, BUILD_LOG_TAIL_LINES)
+        output = result.stdout + result.stderr
+        base_image = failed_base_image(output, dockerfile, build_args or {})
+        if base_image is not None:
+            reason = _last_line(result.stderr)
+            raise StageError(base_image_error(base_image, reason, stage, dockerfile))
         raise StageError(
             f"docker build of {dockerfile} failed (exit {result.returncode}); "
-            f"last lines of the build output:\n{tail}"
+            f"last lines of the build output:\n{_tail(output, BUILD_LOG_TAIL_LINES)}"
         )
     return iid_file.read_text(encoding="utf-8").strip()
+
+
+def failed_base_image(output: str, dockerfile: Path, build_args: Mapping[str, str]) -> str | None:
+    """Return the base image whose pull failed the build, or None when the build failed otherwise.
+
+    The legacy builder stops with a `FROM` step as its last step. BuildKit names the image in its
+    error. A `FROM` that uses build arguments is resolved with ``build_args`` and the Dockerfile's
+    ARG defaults.
+    """
+    buildkit = _BUILDKIT_PULL.search(output)
+    if buildkit is not None:
+        return buildkit.group("image")
+
+    steps = list(_STEP.finditer(output))
+    if not steps or steps[-1].group("instruction").upper() != "FROM":
+        return None
+    words = steps[-1].group("arguments").split()
+    if not words:
+        return None
+    image = words[-1] if words[0].startswith("--platform") and len(words) > 1 else words[0]
+    return _substitute(image, _arguments(dockerfile, build_args))
+
+
+def base_image_error(image: str, reason: str, stage: str, dockerfile: Path) -> str:
+    """Return the message for a build whose base image ``image`` could not be pulled."""
+    variable = f"GAUNTLET_{stage.upper()}_BUILD_ARGS"
+    message = (
+        f"docker build could not pull the base image {image} ({reason or 'no reason given'}); "
+        f"to build on a local base image offline, run `gauntlet setup` (or "
+        f"ci/gauntlet/scripts/ensure-base-image.sh), then pass "
+        f"{variable}=BASE_IMAGE={LOCAL_BASE_IMAGE} or set build_args = "
+        f"{{ BASE_IMAGE = '{LOCAL_BASE_IMAGE}' }} in [tool.gauntlet.{stage}]"
+    )
+    if "BASE_IMAGE" not in _arguments(dockerfile, {}):
+        message += (
+            f"; {dockerfile.name} must first declare ARG BASE_IMAGE and use FROM ${{BASE_IMAGE}}"
+        )
+    return message
+
+
+def _arguments(dockerfile: Path, build_args: Mapping[str, str]) -> dict[str, str]:
+    """Return the ARG defaults of ``dockerfile`` overridden by ``build_args``."""
+    try:
+        text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    values = {match["name"]: match["default"] or "" for match in _ARG.finditer(text)}
+    values.update(build_args)
+    return values
+
+
+def _substitute(text: str, values: Mapping[str, str]) -> str:
+    def value(match: re.Match) -> str:
+        name = match["braced"] or match["bare"]
+        return values.get(name, match.group(0))
+
+    return _VARIABLE.sub(value, text)
 
 
 def remove_image(ctx: StageContext, image: str) -> bool:

@@ -150,3 +150,69 @@ def test_remove_image_invalid_reference(ctx: StageContext) -> None:
     removed = engine.remove_image(ctx, "Not/A::Reference")
 
     assert not removed
+
+
+# --- base image pull failures -------------------------------------------------------------------
+
+DOCKER_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "docker"
+BASE_ARG_DOCKERFILE = "ARG BASE_IMAGE=python:3.12-slim\nFROM ${BASE_IMAGE}\nRUN true\n"
+# A registry on a closed loopback port: the pull fails at once and never leaves the machine.
+UNREACHABLE_BASE = "127.0.0.1:9/ci-gauntlet-test/none:1"
+
+
+def write_dockerfile(directory: Path, text: str) -> Path:
+    dockerfile = directory / "Dockerfile"
+    dockerfile.write_text(text, encoding="utf-8")
+    return dockerfile
+
+
+@pytest.mark.parametrize(
+    "build_args, expected",
+    [({}, "python:3.12-slim"), ({"BASE_IMAGE": "local/other"}, "local/other")],
+)
+def test_failed_base_image_resolves_build_arg(tmp_path, build_args, expected):
+    output = (DOCKER_FIXTURES / "build-base-pull-no-dns.txt").read_text(encoding="utf-8")
+    dockerfile = write_dockerfile(tmp_path, BASE_ARG_DOCKERFILE)
+
+    assert engine.failed_base_image(output, dockerfile, build_args) == expected
+
+
+def test_failed_base_image_ignores_failed_run_step(tmp_path):
+    output = (DOCKER_FIXTURES / "build-run-failed.txt").read_text(encoding="utf-8")
+    dockerfile = write_dockerfile(tmp_path, "FROM local/python-base\nRUN false\n")
+
+    assert engine.failed_base_image(output, dockerfile, {}) is None
+
+
+def test_base_image_error_without_base_arg_says_to_add_it(tmp_path):
+    dockerfile = write_dockerfile(tmp_path, "FROM python:3.12-slim\n")
+
+    message = engine.base_image_error("python:3.12-slim", "no such host", "image", dockerfile)
+
+    assert "must first declare ARG BASE_IMAGE" in message
+
+
+def test_build_image_unpullable_base_names_fix(ctx: StageContext) -> None:
+    dockerfile = write_dockerfile(ctx.root, BASE_ARG_DOCKERFILE)
+    tag = f"ci-gauntlet-test/pull:{ctx.settings.run_id}"
+
+    with pytest.raises(StageError) as raised:
+        engine.build_image(ctx, dockerfile, ctx.root, tag, {"BASE_IMAGE": UNREACHABLE_BASE})
+
+    message = str(raised.value)
+    assert f"could not pull the base image {UNREACHABLE_BASE}" in message
+    assert "connection refused" in message
+    assert "run `gauntlet setup`" in message
+    assert "GAUNTLET_IMAGE_BUILD_ARGS=BASE_IMAGE=local/python-base" in message
+
+
+def test_build_image_unpullable_base_names_dast_variable(ctx: StageContext) -> None:
+    dockerfile = write_dockerfile(ctx.root, BASE_ARG_DOCKERFILE)
+    tag = f"ci-gauntlet-test/pull:{ctx.settings.run_id}"
+
+    with pytest.raises(StageError) as raised:
+        engine.build_image(
+            ctx, dockerfile, ctx.root, tag, {"BASE_IMAGE": UNREACHABLE_BASE}, stage="dast"
+        )
+
+    assert "GAUNTLET_DAST_BUILD_ARGS=BASE_IMAGE=local/python-base" in str(raised.value)

@@ -27,6 +27,14 @@ have_image() {
   docker image inspect "$1" >/dev/null 2>&1
 }
 
+# Print the chosen image on stdout, for scripts, and on stderr how gauntlet uses it.
+choose() {
+  echo "$1"
+  say "use it with: GAUNTLET_IMAGE_BUILD_ARGS=BASE_IMAGE=$1 GAUNTLET_DAST_BUILD_ARGS=BASE_IMAGE=$1" \
+    "gauntlet run, or build_args = { BASE_IMAGE = '$1' } in [tool.gauntlet.image] and" \
+    "[tool.gauntlet.dast] of pyproject.toml"
+}
+
 ensure_mmdebstrap() {
   if command -v mmdebstrap >/dev/null 2>&1; then
     return 0
@@ -65,13 +73,13 @@ build_local_base() {
 }
 
 if have_image "$IMAGE"; then
-  echo "$IMAGE"
+  choose "$IMAGE"
   exit 0
 fi
 
 say "pulling $IMAGE (at most ${PULL_TIMEOUT_S} s)"
 if timeout "$PULL_TIMEOUT_S" docker pull --quiet "$IMAGE" >/dev/null 2>&1; then
-  echo "$IMAGE"
+  choose "$IMAGE"
   exit 0
 fi
 
@@ -79,4 +87,4 @@ say "could not pull $IMAGE; using $LOCAL_BASE_IMAGE instead"
 if ! have_image "$LOCAL_BASE_IMAGE"; then
   build_local_base
 fi
-echo "$LOCAL_BASE_IMAGE"
+choose "$LOCAL_BASE_IMAGE"

@@ -32,6 +32,18 @@ def test_present_image_is_used(sandbox: Sandbox) -> None:
     assert not any(call.startswith("docker pull") for call in sandbox.calls())
 
 
+def test_chosen_image_comes_with_usage_hint(sandbox: Sandbox) -> None:
+    sandbox.install("docker")
+    sandbox.flag("pull-hangs")
+    sandbox.flag("image-local_python-base")
+
+    completed = sandbox.run(SCRIPT, IMAGE, PULL_TIMEOUT_S="1")
+
+    assert f"GAUNTLET_IMAGE_BUILD_ARGS=BASE_IMAGE={LOCAL}" in completed.stderr
+    assert f"GAUNTLET_DAST_BUILD_ARGS=BASE_IMAGE={LOCAL}" in completed.stderr
+    assert completed.stdout == f"{LOCAL}\n"
+
+
 def test_pullable_image_is_pulled(sandbox: Sandbox) -> None:
     sandbox.install("docker")
     sandbox.flag("pullable")
