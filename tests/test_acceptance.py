@@ -282,6 +282,20 @@ def test_coverage_fails_below_threshold(repo):
     assert stage_summary(repo, "coverage")["details"]["total"] < 100.0
 
 
+def test_coverage_alone_after_unit_run(repo):
+    # Two runs, as split CI jobs or a developer do: the second combines the data of the first.
+    configure(repo, "unit", tests=["tests/sample_app/test_app_validation.py"])
+    configure(repo, "coverage", fail_under=0.0)
+
+    unit = run_gauntlet(repo, "--only", "unit")
+    completed = run_gauntlet(repo, "--only", "coverage")
+
+    assert unit.returncode == 0, unit.stdout + unit.stderr
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert stage_status(repo, "coverage") == "passed"
+    assert stage_summary(repo, "coverage")["details"]["total"] > 0.0
+
+
 def test_clean_copy_passes_code_stages(repo):
     completed = run_gauntlet(repo, "--only", CODE_STAGES)
     reports = repo / "reports"

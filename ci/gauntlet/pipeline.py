@@ -58,7 +58,12 @@ UNWIND_S = process.KILL_GRACE_S + 3.0  # seconds Ctrl-C waits for stage threads 
 # (besides one directory per registered stage). Allure's history file is kept on purpose, so
 # the report can show trends across runs.
 RESULT_FILES = ("summary.json", "summary.md", "gauntlet.sarif", "junit.xml", "allure.log")
-RESULT_DIRS = ("allure-results", "allure-report", "coverage-data")
+RESULT_DIRS = ("allure-report",)
+# Directories that several stages write into, with the stages that write them. A run removes one
+# only when it selects one of its writers, so that `--only coverage` after `--only unit` combines
+# the data unit left. NOTE: the writers are listed here by name; a new stage that writes into
+# these directories must be added.
+SHARED_RESULT_DIRS = {"allure-results": ("unit", "bdd"), "coverage-data": ("unit", "bdd")}
 ALLURE_HISTORY = "allure-history.jsonl"
 # A file each run writes at the top of its reports directory. A run cleans a non-empty directory
 # only when it carries this marker or a summary.json, so that --reports never deletes folders of a
@@ -66,7 +71,8 @@ ALLURE_HISTORY = "allure-history.jsonl"
 REPORTS_MARKER = ".gauntlet-reports"
 MARKER_TEXT = (
     "gauntlet writes its reports here. Each `gauntlet run` deletes and rewrites the folders named\n"
-    "after stages, allure-results, allure-report, coverage-data and the summary files.\n"
+    "after stages, allure-report and the summary files, and allure-results and coverage-data\n"
+    "when it runs unit or bdd.\n"
 )
 
 FAIL_FAST_REASON = "cancelled by --fail-fast"
@@ -167,17 +173,30 @@ def check_reports_dir(reports_dir: Path) -> None:
     )
 
 
-def prepare_reports_dir(reports_dir: Path, stage_names: Sequence[str]) -> None:
+def prepare_reports_dir(
+    reports_dir: Path, stage_names: Sequence[str], selected: Sequence[str]
+) -> None:
     """Check ``reports_dir``, remove the previous run's results and write the marker file."""
     check_reports_dir(reports_dir)
-    clean_previous_results(reports_dir, stage_names)
+    clean_previous_results(reports_dir, stage_names, selected)
     reports_dir.mkdir(parents=True, exist_ok=True)
     (reports_dir / REPORTS_MARKER).write_text(MARKER_TEXT, encoding="utf-8")
 
 
-def clean_previous_results(reports_dir: Path, stage_names: Sequence[str]) -> None:
-    """Remove the previous run's results from ``reports_dir``; keep Allure history and others."""
-    for name in [*stage_names, *RESULT_DIRS]:
+def clean_previous_results(
+    reports_dir: Path, stage_names: Sequence[str], selected: Sequence[str]
+) -> None:
+    """Remove the previous run's results from ``reports_dir``.
+
+    A shared directory goes only when one of its writers is in ``selected``. Allure's history
+    and files that no run writes stay.
+    """
+    shared = [
+        name
+        for name, writers in SHARED_RESULT_DIRS.items()
+        if any(writer in selected for writer in writers)
+    ]
+    for name in [*stage_names, *RESULT_DIRS, *shared]:
         path = reports_dir / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -230,7 +249,7 @@ class Pipeline:
         started = time.monotonic()
         self._check_for_cycles()
         try:
-            prepare_reports_dir(self.settings.reports_dir, list(self.stages))
+            prepare_reports_dir(self.settings.reports_dir, list(self.stages), self.selected)
         except OSError as exc:
             raise GauntletError(
                 f"cannot prepare the reports directory {self.settings.reports_dir}: "

@@ -14,7 +14,7 @@ from fake_stages import FakeStage
 from gauntlet import config, pipeline
 from gauntlet.errors import GauntletError, UsageError
 from gauntlet.pipeline import Pipeline, RunOutcome
-from gauntlet.stage import StageResult, Status
+from gauntlet.stage import StageContext, StageResult, Status
 
 
 def run(
@@ -247,7 +247,7 @@ def test_listener_error_kills_tools_and_cancels_stages(tmp_path):
 def test_run_cleans_previous_results_but_keeps_history(tmp_path):
     reports = tmp_path / "reports"
     for name in [
-        "a/old.txt",
+        "unit/old.txt",
         "gone/old.txt",
         "allure-results/x.json",
         "coverage-data/.coverage.1",
@@ -265,10 +265,67 @@ def test_run_cleans_previous_results_but_keeps_history(tmp_path):
     ]:
         (reports / name).write_text("old", encoding="utf-8")
 
-    stages = fake_stages.registry(FakeStage("a"), FakeStage("gone"))
-    run(tmp_path, stages, selected=["a"])
+    stages = fake_stages.registry(FakeStage("unit"), FakeStage("gone"))
+    run(tmp_path, stages, selected=["unit"])
     remaining = sorted(path.relative_to(reports).as_posix() for path in reports.rglob("*"))
-    assert remaining == [".gauntlet-reports", "a", "a/a.log", "allure-history.jsonl", "notes.txt"]
+    assert remaining == [
+        ".gauntlet-reports",
+        "allure-history.jsonl",
+        "notes.txt",
+        "unit",
+        "unit/unit.log",
+    ]
+
+
+class DataWriterStage(FakeStage):
+    """Writes a coverage data file and an Allure result, as unit and bdd do."""
+
+    def run(self, ctx: StageContext) -> StageResult:
+        for directory, name in [
+            (ctx.settings.coverage_data_dir, f".coverage.{self.name}"),
+            (ctx.settings.allure_results_dir, f"{self.name}-result.json"),
+        ]:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_text("{}", encoding="utf-8")
+        return self.result(Status.PASSED)
+
+
+class DataReaderStage(FakeStage):
+    """Records the coverage data files it finds, as coverage combines them."""
+
+    def run(self, ctx: StageContext) -> StageResult:
+        data_dir = ctx.settings.coverage_data_dir
+        found = sorted(path.name for path in data_dir.glob(".coverage.*"))
+        return self.result(Status.PASSED, data_files=found)
+
+
+def data_stages() -> dict:
+    return fake_stages.registry(
+        DataWriterStage("unit"),
+        DataWriterStage("bdd"),
+        FakeStage("lint"),
+        DataReaderStage("coverage", needs=("unit", "bdd")),
+    )
+
+
+def test_only_coverage_keeps_unit_data(tmp_path):
+    run(tmp_path, data_stages(), selected=["unit"])
+    outcome = run(tmp_path, data_stages(), selected=["coverage"])
+    assert by_name(outcome)["coverage"].details["data_files"] == [".coverage.unit"]
+    assert (tmp_path / "reports" / "allure-results" / "unit-result.json").is_file()
+
+
+def test_rerun_of_writer_clears_shared_data(tmp_path):
+    run(tmp_path, data_stages(), selected=["unit", "bdd"])
+    outcome = run(tmp_path, data_stages(), selected=["bdd", "coverage"])
+    assert by_name(outcome)["coverage"].details["data_files"] == [".coverage.bdd"]
+    assert not (tmp_path / "reports" / "allure-results" / "unit-result.json").exists()
+
+
+def test_unrelated_stage_keeps_shared_data(tmp_path):
+    run(tmp_path, data_stages(), selected=["unit"])
+    run(tmp_path, data_stages(), selected=["lint"])
+    assert (tmp_path / "reports" / "coverage-data" / ".coverage.unit").is_file()
 
 
 def test_run_rejects_unmarked_reports_dir(tmp_path):
