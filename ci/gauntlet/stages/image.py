@@ -76,6 +76,9 @@ _PARSE_FAILURE = re.compile(
 )
 
 IMAGE_CONFIG = "image config"  # the location of findings in the image's configuration
+CONFIG_SECRET_PLACES = "ENV or build history"  # where a secret of the image configuration is
+# A variable assigned a masked secret in trivy's match of a secret: `AWS_ACCESS_KEY_ID=*****`.
+_MASKED_ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(\*+)")
 # Labels that start a Dockerfile misconfiguration finding's message and name the scan behind it.
 FROM_IMAGE_CONFIG = "image configuration"
 FROM_DOCKERFILE = "Dockerfile source"
@@ -549,9 +552,64 @@ def parse_report(report: dict[str, Any], options: ImageOptions, image: str) -> l
         for item in result.get("Misconfigurations") or []:
             if _failed(item):
                 findings.append(misconfiguration_finding(item, image, location, gate, options))
-        for item in result.get("Secrets") or []:
-            findings.append(secret_finding(item, image, location, gate))
+        secrets = [
+            (item, secret_finding(item, image, location, gate))
+            for item in result.get("Secrets") or []
+        ]
+        if location == IMAGE_CONFIG:
+            findings += merge_config_secrets(secrets)
+        else:
+            findings += [finding for _, finding in secrets]
     return unique(findings)
+
+
+def merge_config_secrets(secrets: list[tuple[dict[str, Any], Finding]]) -> list[Finding]:
+    """Keep one finding per secret of the image configuration, with the number of its places.
+
+    trivy reports a secret set with ENV twice: in the image's Env list and in the history entry
+    of the ENV instruction, with different masked matches and so different fingerprints. Two
+    entries are one secret when their rule is the same and both matches show the same variable
+    with a masked value of the same length. The first entry in the report's order is kept, so
+    its fingerprint stays as it was.
+    NOTE: a variable set twice to different secrets of the same length counts once, because
+    trivy masks the values.
+    """
+    kept: list[Finding] = []
+    places: list[int] = []
+    index_of: dict[tuple[str, str, int], int] = {}
+    for item, finding in secrets:
+        variable = _masked_variable(item)
+        if variable is not None:
+            key = (finding.rule_id, *variable)
+            if key in index_of:
+                places[index_of[key]] += 1
+                continue
+            index_of[key] = len(kept)
+        kept.append(finding)
+        places.append(1)
+
+    merged = []
+    for finding, count in zip(kept, places):
+        if count > 1:
+            where = f"({CONFIG_SECRET_PLACES}, {count} places)"
+            finding = dataclasses.replace(
+                finding, message=finding.message.replace(f"({CONFIG_SECRET_PLACES})", where)
+            )
+        merged.append(finding)
+    return merged
+
+
+def _masked_variable(item: dict[str, Any]) -> tuple[str, int] | None:
+    """Return the variable and masked value length in a secret's match, None unless exactly one.
+
+    trivy masks every secret on the matched line, for example
+    ``#(nop)  ENV AWS_ACCESS_KEY_ID=******************** AWS_SECRET_ACCESS_K``.
+    """
+    pairs = _MASKED_ASSIGNMENT.findall(str(item.get("Match") or ""))
+    if len(pairs) != 1:
+        return None
+    name, stars = pairs[0]
+    return name, len(stars)
 
 
 def unique(findings: list[Finding]) -> list[Finding]:
@@ -792,7 +850,7 @@ def secret_finding(item: dict[str, Any], image: str, location: str, gate: set[st
     line = item.get("StartLine")
     if location == IMAGE_CONFIG:
         target = image
-        message = f"{title} in the image configuration (ENV or build history)"
+        message = f"{title} in the image configuration ({CONFIG_SECRET_PLACES})"
         line = None
     else:
         target = f"{image}:{location}"

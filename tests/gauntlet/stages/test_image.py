@@ -44,7 +44,8 @@ def findings_report(fixtures_dir: Path) -> dict:
     """Return the recorded report: 4 vulnerabilities, 8 misconfigurations and 3 secrets.
 
     Each misconfiguration is there twice: once for the image configuration and once for the
-    Dockerfile that the image copied into /app. Two of the secrets are in the image's ENV.
+    Dockerfile that the image copied into /app. Two of the secrets are one token set with ENV:
+    trivy reports it in the image's Env list and in the build history.
     """
     return json.loads((fixtures_dir / "trivy" / "findings.json").read_text(encoding="utf-8"))
 
@@ -64,7 +65,7 @@ def test_parse_report_counts_each_kind(findings_report: dict) -> None:
     counts = image.count_by_kind(findings_report)
 
     assert counts == {"vulnerabilities": 4, "misconfigurations": 8, "secrets": 3}
-    assert len(findings) == sum(counts.values())
+    assert len(findings) == sum(counts.values()) - 1  # the ENV token's two places are one
 
 
 def test_unique_drops_repeated_fingerprints(findings_report: dict) -> None:
@@ -177,11 +178,55 @@ def test_parse_report_file_secret(findings_report: dict) -> None:
 def test_parse_report_image_config_secret(findings_report: dict) -> None:
     findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
 
+    [in_config] = [f for f in by_rule(findings, "github-pat") if f.target == RECORDED_IMAGE]
+
+    assert in_config.line is None
+    assert "image configuration" in in_config.message
+
+
+def config_secret_entries(report: dict) -> list[dict]:
+    """Return the secrets of the image configuration result: ENV, then the ENV history entry."""
+    [result] = [
+        r for r in report["Results"] if r["Target"] == RECORDED_IMAGE and r["Class"] == "secret"
+    ]
+    return result["Secrets"]
+
+
+def test_parse_report_merges_env_and_history_secret(findings_report: dict) -> None:
+    # The token set with ENV is in the Env list and in the history entry of the ENV instruction.
+    [env_entry, history_entry] = config_secret_entries(findings_report)
+    first = image.secret_finding(env_entry, RECORDED_IMAGE, image.IMAGE_CONFIG, {"CRITICAL"})
+    second = image.secret_finding(history_entry, RECORDED_IMAGE, image.IMAGE_CONFIG, {"CRITICAL"})
+
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+    [merged] = [f for f in by_rule(findings, "github-pat") if f.target == RECORDED_IMAGE]
+
+    assert merged.fingerprint == first.fingerprint
+    assert second.fingerprint not in {f.fingerprint for f in findings}
+    assert merged.message == (
+        "GitHub Personal Access Token in the image configuration (ENV or build history, 2 places)"
+    )
+
+
+def test_parse_report_keeps_secrets_of_two_variables(findings_report: dict) -> None:
+    history_entry = config_secret_entries(findings_report)[1]
+    history_entry["Match"] = history_entry["Match"].replace("GITHUB_TOKEN=", "OTHER_TOKEN=")
+
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
     in_config = [f for f in by_rule(findings, "github-pat") if f.target == RECORDED_IMAGE]
 
     assert len(in_config) == 2
-    assert all(f.line is None for f in in_config)
-    assert all("image configuration" in f.message for f in in_config)
+    assert all(f.message.endswith("(ENV or build history)") for f in in_config)
+
+
+def test_parse_report_keeps_secrets_of_other_length(findings_report: dict) -> None:
+    history_entry = config_secret_entries(findings_report)[1]
+    history_entry["Match"] = history_entry["Match"].replace("=**", "=*", 1)
+
+    findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
+    in_config = [f for f in by_rule(findings, "github-pat") if f.target == RECORDED_IMAGE]
+
+    assert len(in_config) == 2
 
 
 def test_parse_report_keeps_secrets_masked(findings_report: dict) -> None:
