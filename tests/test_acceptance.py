@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -402,7 +403,8 @@ def test_hanging_stage_ends_as_error(repo, tmp_path):
 
     assert completed.returncode == 3, completed.stdout + completed.stderr
     assert stage_status(repo, "unit") == "error"
-    assert "timed out" in stage_summary(repo, "unit")["message"]
+    assert stage_summary(repo, "unit")["message"].startswith("timed out after 10 s: ")
+    assert re.findall(r"[0-9.]+ s\b", stage_summary(repo, "unit")["message"]) == ["10 s"]
     assert stage_status(repo, "format") == "passed"
     assert (repo / "reports" / "format" / "format.log").is_file()
     assert pid_file.is_file(), "the planted test did not start within the unit timeout"

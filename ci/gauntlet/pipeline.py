@@ -22,6 +22,7 @@ that escapes the scheduler does the same before it propagates.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import threading
 import time
@@ -74,6 +75,10 @@ MARKER_TEXT = (
     "after stages, allure-report and the summary files, and allure-results and coverage-data\n"
     "when it runs unit or bdd.\n"
 )
+
+# The message of process.run for a tool killed at the stage deadline. Its figure counts from the
+# tool's start and includes the kill grace, so it differs from the stage timeout that users set.
+TOOL_TIMEOUT_PATTERN = re.compile(r"\btimed out after [0-9.]+ s and was killed")
 
 FAIL_FAST_REASON = "cancelled by --fail-fast"
 USAGE_ERROR_DETAIL = "usage_error"  # set in details when a stage raised UsageError
@@ -427,7 +432,9 @@ class Pipeline:
         """Apply the timeout and --fail-fast rules to a finished stage's own verdict."""
         finished_late = time.monotonic() > job.context.deadline
         if job.timed_out or (finished_late and result.status is not Status.SKIPPED):
-            detail = f": {result.message}" if result.message else ""
+            # One figure only: "timed out after 8 s: pytest was killed".
+            message = TOOL_TIMEOUT_PATTERN.sub("was killed", result.message)
+            detail = f": {message}" if message else ""
             result.status = Status.ERROR
             result.message = f"timed out after {job.context.timeout_s:g} s{detail}"
         elif job.cancelled_by_fail_fast and result.status is Status.ERROR:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -149,7 +150,9 @@ def test_timeout_kills_tool_process_group(tmp_path):
     result = by_name(outcome)["hang"]
     pids = fake_stages.tool_pids(tmp_path / "reports" / "hang" / "child.pid")
     assert result.status is Status.ERROR
-    assert result.message.startswith("timed out after 1 s")
+    assert result.message.startswith("timed out after 1 s: ")
+    assert re.findall(r"[0-9.]+ s\b", result.message) == ["1 s"]
+    assert result.message.endswith(" was killed")
     assert len(pids) == 2
     assert [pid for pid in pids if fake_stages.pid_alive(pid)] == []
     assert by_name(outcome)["other"].status is Status.PASSED
