@@ -73,15 +73,21 @@ def run_hook(stage_name: str, files: list[str], root: Path, out: TextIO | None =
 
 
 def select_files(files: list[str], root: Path, exclude: tuple[str, ...]) -> tuple[str, ...]:
-    """Return the existing ``.py`` files among ``files``, relative to ``root``, minus ``exclude``.
+    """Return the ``.py`` files among ``files``, relative to ``root``, minus ``exclude``.
 
-    pre-commit passes every staged file that matches the hook's ``types``, so a deleted or
-    renamed file may still be named. The repository's exclude list wins over the staged list.
+    pre-commit passes only staged files that exist (not deleted ones), so a name that does not
+    exist is a typo or a wrong working directory and raises UsageError. Other files and
+    directories are skipped, and the repository's exclude list wins over the named files.
     """
     excluded = [(root / entry).resolve() for entry in exclude]
     selected = []
     for name in files:
         path = (root / name).resolve()
+        if not path.exists():
+            raise UsageError(
+                f"file {name!r} not found in {root}; name existing files, relative to the "
+                f"repository root"
+            )
         if path.suffix != ".py" or not path.is_file():
             continue
         if any(path == entry or entry in path.parents for entry in excluded):

@@ -104,10 +104,19 @@ def test_hook_skips_excluded_file(repo, capsys):
 def test_hook_ignores_non_python_files(repo, capsys):
     (repo / "notes.txt").write_text("not python\n", encoding="utf-8")
 
-    code = hooks.main(["lint", "notes.txt", "deleted.py"])
+    code = hooks.main(["lint", "notes.txt"])
 
     assert code == 0
     assert "no Python files to check" in capsys.readouterr().out
+
+
+def test_hook_missing_file_exits_2(repo, capsys):
+    code = hooks.main(["lint", "clean.py", "nonexist.py"])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "file 'nonexist.py' not found" in captured.err
+    assert "no Python files to check" not in captured.out
 
 
 def test_hook_disabled_stage_skipped(repo, capsys):
@@ -154,6 +163,13 @@ def test_hook_bad_config_exits_2(repo, capsys):
 
 
 def test_select_files_relative_and_filtered(repo):
-    selected = hooks.select_files(["./clean.py", "lint_defect.py", "missing.py"], repo, ())
+    (repo / "notes.txt").write_text("not python\n", encoding="utf-8")
+
+    selected = hooks.select_files(["./clean.py", "lint_defect.py", "notes.txt"], repo, ())
 
     assert selected == ("clean.py", "lint_defect.py")
+
+
+def test_select_files_missing_file_rejected(repo):
+    with pytest.raises(UsageError, match="file 'missing.py' not found"):
+        hooks.select_files(["clean.py", "missing.py"], repo, ())
