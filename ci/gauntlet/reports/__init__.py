@@ -1,8 +1,9 @@
 """Reports of a run, written under the reports directory after the stages end (also after Ctrl-C).
 
 ``write_reports`` writes, in this order: the Allure HTML report (when Allure results exist),
-gauntlet.sarif, junit.xml, summary.json and summary.md. A report that cannot be written becomes a
-warning in the summary; it never changes the run's exit code.
+gauntlet.sarif, junit.xml, summary.json, summary.md, and the job summary in
+``$GITHUB_STEP_SUMMARY`` when that is set. A report that cannot be written becomes a warning in
+the summary, and it never changes the run's exit code.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def write_reports(outcome: RunOutcome) -> None:
         ("JUnit report", junit.write),
         ("summary.json", json_report.write),
         ("summary.md", markdown.write),
+        (f"job summary ${markdown.STEP_SUMMARY_ENV}", markdown.append_step_summary),
     ]
     for title, writer in writers:
         try:

@@ -25,16 +25,24 @@ STATUS_ICONS = {
 
 
 def write(outcome: RunOutcome) -> Path:
-    """Write summary.md, append it to the GitHub step summary when set, and return its path."""
-    text = render(outcome)
+    """Write summary.md and return its path."""
     path = outcome.settings.reports_dir / FILE_NAME
-    path.write_text(text, encoding="utf-8")
-
-    step_summary = os.environ.get(STEP_SUMMARY_ENV)
-    if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as handle:
-            handle.write(text)
+    path.write_text(render(outcome), encoding="utf-8")
     return path
+
+
+def append_step_summary(outcome: RunOutcome) -> Path | None:
+    """Append the summary to the file in ``$GITHUB_STEP_SUMMARY`` and return its path.
+
+    Returns None when the variable is unset or empty, as outside GitHub Actions.
+    """
+    step_summary = os.environ.get(STEP_SUMMARY_ENV)
+    if not step_summary:
+        return None
+
+    with open(step_summary, "a", encoding="utf-8") as handle:
+        handle.write(render(outcome))
+    return Path(step_summary)
 
 
 def render(outcome: RunOutcome) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gauntlet.reports import markdown
+from gauntlet.reports import markdown, write_reports
 
 
 def test_markdown_table_rows(outcome):
@@ -25,9 +25,23 @@ def test_step_summary_is_appended(outcome, tmp_path, monkeypatch):
     step_summary = tmp_path / "step-summary.md"
     step_summary.write_text("earlier step\n", encoding="utf-8")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
-    markdown.write(outcome)
+    assert markdown.append_step_summary(outcome) == step_summary
     text = step_summary.read_text(encoding="utf-8")
     assert text.startswith("earlier step\n## gauntlet: error (exit 3)")
+
+
+def test_step_summary_unset_writes_nothing(outcome):
+    assert markdown.append_step_summary(outcome) is None
+
+
+def test_unwritable_step_summary_warning(outcome, tmp_path, monkeypatch):
+    # A directory cannot be opened for appending, whoever runs the test.
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))
+    write_reports(outcome)
+    assert (outcome.settings.reports_dir / "summary.md").is_file()
+    assert len(outcome.warnings) == 1, outcome.warnings
+    assert outcome.warnings[0].startswith("job summary $GITHUB_STEP_SUMMARY was not written: ")
+    assert str(tmp_path) in outcome.warnings[0]
 
 
 def test_findings_are_capped(outcome, monkeypatch):
