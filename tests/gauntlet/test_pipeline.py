@@ -152,7 +152,8 @@ def test_timeout_kills_tool_process_group(tmp_path):
     assert result.status is Status.ERROR
     assert result.message.startswith("timed out after 1 s: ")
     assert re.findall(r"[0-9.]+ s\b", result.message) == ["1 s"]
-    assert result.message.endswith(" was killed")
+    # The pipeline's cancel and the tool's own deadline race: either one kills the tool.
+    assert result.message.endswith("killed")
     assert len(pids) == 2
     assert [pid for pid in pids if fake_stages.pid_alive(pid)] == []
     assert by_name(outcome)["other"].status is Status.PASSED
