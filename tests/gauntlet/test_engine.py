@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -216,3 +218,41 @@ def test_build_image_unpullable_base_names_dast_variable(ctx: StageContext) -> N
         )
 
     assert "GAUNTLET_DAST_BUILD_ARGS=BASE_IMAGE=local/python-base" in str(raised.value)
+
+
+# --- owner labels ------------------------------------------------------------------------------
+
+
+def test_owner_alive_for_this_process() -> None:
+    pid, start = engine.owner()
+
+    assert engine.owner_alive(str(pid), start)
+
+
+def test_owner_alive_rejects_other_start_time() -> None:
+    pid, start = engine.owner()
+
+    assert not engine.owner_alive(pid, str(int(start) + 1))
+
+
+def test_owner_alive_rejects_exited_process() -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert not engine.owner_alive(child.stdout.strip(), "1")
+
+
+@pytest.mark.parametrize("pid, start", [("<no value>", "5"), ("", ""), ("0", "5"), ("12", "")])
+def test_owner_alive_rejects_unreadable_labels(pid: str, start: str) -> None:
+    assert not engine.owner_alive(pid, start)
+
+
+def test_kit_labels_name_this_process() -> None:
+    labels = engine.kit_labels("run-1")
+
+    assert labels[engine.LABEL_OWNER_PID] == str(os.getpid())
+    assert engine.owner_alive(labels[engine.LABEL_OWNER_PID], labels[engine.LABEL_OWNER_START])
