@@ -162,12 +162,6 @@ BASE_ARG_DOCKERFILE = "ARG BASE_IMAGE=python:3.12-slim\nFROM ${BASE_IMAGE}\nRUN 
 UNREACHABLE_BASE = "127.0.0.1:9/ci-gauntlet-test/none:1"
 
 
-def write_dockerfile(directory: Path, text: str) -> Path:
-    dockerfile = directory / "Dockerfile"
-    dockerfile.write_text(text, encoding="utf-8")
-    return dockerfile
-
-
 @pytest.mark.parametrize(
     "build_args, expected",
     [({}, "python:3.12-slim"), ({"BASE_IMAGE": "local/other"}, "local/other")],
