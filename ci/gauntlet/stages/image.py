@@ -238,7 +238,7 @@ class ImageStage(Stage):
             engine.kit_labels(ctx.settings.run_id),
         )
 
-        built = {"image": tag, "image_id": image_id}
+        built = {"image": tag, "image_id": image_id, "dockerfile": options.dockerfile}
         try:
             source = self.scan_dockerfile(ctx, options)
         except StageError as error:

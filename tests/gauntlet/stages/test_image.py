@@ -735,6 +735,7 @@ def test_misconfiguration_gate_trips_on_root(
     assert result.status is Status.FAILED
     assert [f.rule_id for f in result.gating_findings] == ["DS-0002"]
     assert [f.rule_id for f in result.findings if not f.gating] == ["DS-0026"]
+    assert result.details["dockerfile"] == "Dockerfile"
     assert result.details["db"] == "no DB: vuln scanner not run"
 
 
