@@ -30,12 +30,12 @@ from gauntlet import process
 
 
 class Status(str, enum.Enum):
-    """How a stage ended."""
+    """The verdict a stage ends with."""
 
     PASSED = "passed"
     FAILED = "failed"  # a gate tripped on findings
     ERROR = "error"  # the tool or its infrastructure broke
-    SKIPPED = "skipped"  # not run; StageResult.message says why
+    SKIPPED = "skipped"  # not run; StageResult.message gives the reason
 
 
 class Severity(str, enum.Enum):
@@ -158,7 +158,7 @@ class RunSettings:
 
 @dataclass
 class StageContext:
-    """What a running stage gets from the pipeline."""
+    """The inputs the pipeline passes to a running stage."""
 
     settings: RunSettings
     options: Any  # the stage's own options dataclass instance
@@ -226,7 +226,7 @@ class Stage(ABC):
         return self.needs
 
     def describe_gate(self, options: Any) -> str:
-        """Return one line that says what trips this stage's gate with these options."""
+        """Return one line that describes what trips this stage's gate with these options."""
         return self.description
 
     def result(
