@@ -4,11 +4,11 @@ Each run starts ``python -m gauntlet run --only dast`` on a scratch repository w
 deploys the sample app and scans it with sqlmap. The app runs as a local process, or as a
 container with ``--deploy container``. After a random delay the script sends SIGINT, as Ctrl-C
 in a terminal would.
-Once gauntlet has exited, the script counts and removes what the run left: sample-app and sqlmap
-processes whose environment or command line mentions the scratch directory, and containers whose
-owner labels name the run's gauntlet process (its PID and start time). Containers of other runs
-and tests on the machine are neither counted nor touched. It prints one
-line per run and the totals, and exits 1 when anything was left behind.
+Once gauntlet has exited, the script counts and removes what the run left. That is sample-app and
+sqlmap processes whose environment or command line mentions the scratch directory. It is also
+containers whose owner labels name the run's gauntlet process (its PID and start time).
+Containers of other runs and tests on the machine are neither counted nor touched. The script
+prints one line per run and the totals, and exits 1 when anything was left behind.
 
 Run from the repository root:
 

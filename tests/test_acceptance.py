@@ -267,7 +267,7 @@ def test_coverage_fails_below_threshold(repo):
         @planted
         Feature: Planted health check
 
-          Scenario: A health check answers
+          Scenario: A health check returns 200
             Given "alice" is logged in
             When "alice" makes a health check
             Then the response has status 200

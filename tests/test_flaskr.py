@@ -7,10 +7,10 @@ error. unit runs flaskr's own pytest suite, dast scans flaskr's register and log
 app served as a local process, and image is skipped because flaskr has no Dockerfile.
 
 ``make ci`` runs with GAUNTLET_VENV pointing at the interpreter that runs these tests, which has
-the kit and its tools, and with the set-up stamp already in place, so make skips the set-up
-recipe (a fresh venv with the kit, flaskr and the Allure CLI: about 40 s on a 2-core machine
-with a warm pip cache). With GAUNTLET_TEST_FULL_SETUP=1 in the environment, make runs that
-recipe too, into a new venv.
+the kit and its tools. The set-up stamp is already in place, so make skips the set-up recipe. That
+recipe makes a fresh venv with the kit, flaskr and the Allure CLI, which took about 40 s on a
+2-core machine with a warm pip cache. With GAUNTLET_TEST_FULL_SETUP=1 in the environment, make
+runs that recipe too, into a new venv.
 The sdist is downloaded once with pip and cached under the temporary directory.
 """
 

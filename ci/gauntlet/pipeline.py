@@ -379,10 +379,8 @@ class Pipeline:
             upstream={need: self._results[need] for need in self._active_needs(name)},
         )
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        append_log_line(
-            context.log_path,
-            f"stage {name} of run {self.settings.run_id} started at {started_at}, timeout {stage_config.timeout_s:g} s",
-        )
+        header = f"stage {name} of run {self.settings.run_id} started at {started_at}"
+        append_log_line(context.log_path, f"{header}, timeout {stage_config.timeout_s:g} s")
         job = _Job(name, context, started)
         job.thread = threading.Thread(
             target=self._work, args=(job,), name=f"stage-{name}", daemon=True

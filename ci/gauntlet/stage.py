@@ -7,9 +7,9 @@ the stage decides from the tool's output, never from its exit code alone. A brok
 infrastructure is reported by raising ``StageError``; the pipeline turns that into an ``error``
 result.
 
-Options dataclasses are frozen, every field has a default, and field types are limited to what
+Options dataclasses are frozen and every field has a default. Field types are limited to those
 ``gauntlet.config`` validates: bool, int, float, str, ``Literal[...]`` of str, ``tuple[str, ...]``
-(a TOML array), ``dict[str, str]`` (a TOML table), a nested options dataclass, or
+(a TOML array), ``dict[str, str]`` (a TOML table), a nested options dataclass, and
 ``tuple[<dataclass>, ...]`` (an array of tables). ``field(metadata={"help": "..."})`` documents a
 key for ``gauntlet list`` and the README. Two keys of every stage table are handled by the
 pipeline, not the options: ``enabled`` (bool) and ``timeout`` (seconds).
@@ -210,8 +210,8 @@ class Stage(ABC):
     runs_after_need_error: ClassVar[bool] = False
     options_class: ClassVar[type]  # a dataclass; every field has a default
     description: ClassVar[str] = ""
-    # The tool behind the stage's findings ("black"), which names the stage's SARIF run even when
-    # it found nothing; "" leaves an empty run named after the stage.
+    # The tool behind the stage's findings ("black"). It names the stage's SARIF run even when
+    # the tool found nothing. With "", an empty run is named after the stage.
     tool: ClassVar[str] = ""
 
     @abstractmethod

@@ -6,7 +6,7 @@ own sqlmap process, with its own output directory and HOME, run concurrently. sq
 exits 0 whatever the outcome, so each target's verdict comes from its JSON report and output:
 
 - injectable: the report lists a ``TECHNIQUES`` entry;
-- clean: no such entry, the output says "all tested parameters do not appear to be
+- clean: no such entry, the output contains "all tested parameters do not appear to be
   injectable", and it has no ``[ERROR]`` line and no ``[CRITICAL]`` line except those in
   ``RECOVERED_PROBLEMS``;
 - error: anything else (connection refused, time limit reached, no parameter to test, ...).
@@ -361,7 +361,7 @@ def _body(json_body: dict[str, str], form: dict[str, str]) -> bytes | None:
 
 
 def _parse_set_cookies(headers: list[str]) -> dict[str, str]:
-    """Return name to value of each Set-Cookie header, whatever its Secure flag says."""
+    """Map each Set-Cookie header's cookie name to its value, with or without the Secure flag."""
     cookies = {}
     for header in headers:
         pair = header.split(";", 1)[0]
@@ -385,7 +385,7 @@ def _find_sqlmap(executable: str) -> str:
 
 @dataclass(frozen=True)
 class ScanPlan:
-    """What every sqlmap run of one stage run shares."""
+    """Settings shared by every sqlmap run of one stage run."""
 
     sqlmap: str  # path of the executable
     base_url: str  # http://127.0.0.1:<port> of the deployment
@@ -455,10 +455,11 @@ def sqlmap_argv(plan: ScanPlan, target: Target, target_dir: Path) -> list[str]:
     # --ignore-code=401: a login endpoint that rejects the probe values must not end the scan.
     # --answers: after one injectable parameter, go on testing the others.
     argv += ["--batch", "--flush-session", "--ignore-code=401", "--answers=keep testing=Y"]
-    # --skip-waf: the deployment has no WAF in front; input validation that rejects sqlmap's
-    # WAF probe would otherwise switch it to a random User-Agent and tamper scripts.
-    # --disable-precon: sqlmap opens idle sockets ahead of use; a threaded server such as
-    # gunicorn 27's gthread worker holds a thread up to 5 s on each, stalling parallel targets.
+    # --skip-waf: no WAF sits in front of the deployment. Without the flag, input validation
+    # that rejects sqlmap's WAF probe makes sqlmap switch to a random User-Agent and tampering.
+    # --disable-precon: sqlmap opens idle sockets ahead of use. A threaded server such as
+    # gunicorn 27's gthread worker keeps a thread busy up to 5 s on each socket, which stalls
+    # the other targets.
     argv += ["--disable-coloring", "--ignore-proxy", "--skip-waf", "--disable-precon"]
     argv += ["--output-dir", str(target_dir / "output")]
     argv += ["--report-json", str(target_dir / "report.json")]

@@ -326,8 +326,8 @@ class ImageStage(Stage):
     ) -> StageResult:
         """End as error, keeping the built image for dast.
 
-        When only the vulnerability DB is missing, the other scanners still run, so their
-        findings are reported; the stage stays ``error`` because the vulnerability scan did not run.
+        When only the vulnerability DB is missing, the other scanners still run and their
+        findings are reported. The stage stays ``error`` because the vulnerability scan did not run.
         """
         message = str(error)
         others = tuple(scanner for scanner in options.scanners if scanner != "vuln")
@@ -574,7 +574,7 @@ def merge_config_secrets(secrets: list[tuple[dict[str, Any], Finding]]) -> list[
     NOTE: a variable set twice to different secrets of the same length counts once, because
     trivy masks the values.
     """
-    kept: list[Finding] = []
+    distinct: list[Finding] = []
     places: list[int] = []
     index_of: dict[tuple[str, str, int], int] = {}
     for item, finding in secrets:
@@ -584,12 +584,12 @@ def merge_config_secrets(secrets: list[tuple[dict[str, Any], Finding]]) -> list[
             if key in index_of:
                 places[index_of[key]] += 1
                 continue
-            index_of[key] = len(kept)
-        kept.append(finding)
+            index_of[key] = len(distinct)
+        distinct.append(finding)
         places.append(1)
 
     merged = []
-    for finding, count in zip(kept, places):
+    for finding, count in zip(distinct, places):
         if count > 1:
             where = f"({CONFIG_SECRET_PLACES}, {count} places)"
             finding = dataclasses.replace(
@@ -619,12 +619,12 @@ def unique(findings: list[Finding]) -> list[Finding]:
     example in ENV and again in the history line that set it, with the same masked match.
     """
     seen: set[str] = set()
-    kept = []
+    unique_findings = []
     for finding in findings:
         if finding.fingerprint not in seen:
             seen.add(finding.fingerprint)
-            kept.append(finding)
-    return kept
+            unique_findings.append(finding)
+    return unique_findings
 
 
 def result_location(target: str, result_class: str, artifact: str) -> str:

@@ -71,9 +71,9 @@ def test_parse_report_counts_each_kind(findings_report: dict) -> None:
 def test_unique_drops_repeated_fingerprints(findings_report: dict) -> None:
     findings = image.parse_report(findings_report, ImageOptions(), RECORDED_IMAGE)
 
-    kept = image.unique(findings + findings[:2])
+    unique_findings = image.unique(findings + findings[:2])
 
-    assert kept == findings
+    assert unique_findings == findings
 
 
 def test_parse_report_fixable_high_gates(findings_report: dict) -> None:
@@ -611,17 +611,17 @@ def docker_lines(*args: str) -> list[str]:
 @pytest.fixture(scope="module")
 def base_image() -> str:
     """Return the base image the test Dockerfiles build FROM, making it when it is missing."""
-    wanted = os.environ.get("GAUNTLET_TEST_BASE_IMAGE", "")
+    requested = os.environ.get("GAUNTLET_TEST_BASE_IMAGE", "")
     if (
-        wanted
+        requested
         and subprocess.run(
-            ["docker", "image", "inspect", wanted], capture_output=True, check=False
+            ["docker", "image", "inspect", requested], capture_output=True, check=False
         ).returncode
         == 0
     ):
-        return wanted
+        return requested
     completed = subprocess.run(
-        ["bash", str(ENSURE_BASE_IMAGE), wanted or "python:3.12-slim"],
+        ["bash", str(ENSURE_BASE_IMAGE), requested or "python:3.12-slim"],
         capture_output=True,
         text=True,
         check=True,
