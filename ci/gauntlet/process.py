@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -47,12 +48,20 @@ def resolve(executable: str) -> str:
             return executable
         raise ToolNotFound(f"tool not found: {executable!r} is not an executable file")
     found = shutil.which(executable)
-    if found is None:
+    if found is not None:
+        return found
+
+    # gauntlet run from a venv that is not activated: the tool sits beside the interpreter.
+    scripts = Path(sys.executable).parent
+    if (scripts / executable).is_file():
         raise ToolNotFound(
-            f"tool not found on PATH: {executable!r}; install it (make ci installs the kit's "
-            f"pinned tools into .venv) or put the directory that holds it on PATH"
+            f"tool not found on PATH: {executable!r}, but it is in {scripts}; put that "
+            f"directory first on PATH (for example, activate the venv) and run again"
         )
-    return found
+    raise ToolNotFound(
+        f"tool not found on PATH: {executable!r}; install it (make ci installs the kit's "
+        f"pinned tools into .venv) or put the directory that holds it on PATH"
+    )
 
 
 def run(
