@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from gauntlet import process
-from gauntlet.errors import StageError
+from gauntlet.errors import StageError, UsageError
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
 
 log = logging.getLogger(__name__)
@@ -163,11 +163,11 @@ def check_completed(completed: process.ProcessResult, json_path: Path) -> None:
 
 
 def check_features_dir(root: Path, features: str) -> None:
-    """Raise StageError when the features directory is missing."""
+    """Raise UsageError when the features directory is missing."""
     if not (root / features).is_dir():
-        raise StageError(
-            f"bdd: features directory {features!r} not found under {root}; create it or fix "
-            f"[tool.gauntlet.bdd] features"
+        raise UsageError(
+            f"features directory {features!r} not found under {root}; create it or fix "
+            f"[tool.gauntlet.bdd] features (or GAUNTLET_BDD_FEATURES)"
         )
 
 

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from gauntlet.errors import StageError
+from gauntlet.errors import StageError, UsageError
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
 
 log = logging.getLogger(__name__)
@@ -147,14 +147,16 @@ class UnitStage(Stage):
 
 
 def check_test_paths(root: Path, tests: tuple[str, ...]) -> None:
-    """Raise StageError naming the first configured test path that does not exist."""
+    """Raise UsageError naming the first configured test path that does not exist."""
     if not tests:
-        raise StageError("unit: no test paths configured; set [tool.gauntlet.unit] tests")
+        raise UsageError(
+            "no test paths configured; set [tool.gauntlet.unit] tests (or GAUNTLET_UNIT_TESTS)"
+        )
     for relative in tests:
         if not (root / relative).exists():
-            raise StageError(
-                f"unit: test path {relative!r} not found under {root}; "
-                f"fix [tool.gauntlet.unit] tests"
+            raise UsageError(
+                f"test path {relative!r} not found under {root}; fix [tool.gauntlet.unit] tests "
+                f"(or GAUNTLET_UNIT_TESTS)"
             )
 
 
@@ -230,10 +232,15 @@ def check_exit_code(
     if returncode == EXIT_INTERNAL_ERROR:
         raise StageError(f"pytest failed internally: {last_error_line(stdout, stderr)}")
     if returncode == EXIT_USAGE_ERROR:
-        raise StageError(
-            f"pytest rejected its arguments: {last_error_line(stdout, stderr)}; check "
-            f"[tool.gauntlet.unit] and the repository's pytest configuration"
-        )
+        line = last_error_line(stdout, stderr)
+        fix = "check [tool.gauntlet.unit] and the repository's pytest configuration"
+        if "unrecognized arguments" in line:
+            # --cov and --alluredir come from plugins, so this pytest lacks one of them.
+            fix = (
+                "the pytest found on PATH lacks pytest-cov or allure-pytest; put the kit's "
+                "venv first on PATH or install ci-gauntlet[tools] beside that pytest"
+            )
+        raise StageError(f"pytest rejected its arguments: {line}; {fix}")
     raise StageError(
         f"pytest exited with unexpected code {returncode}: {last_error_line(stdout, stderr)}"
     )

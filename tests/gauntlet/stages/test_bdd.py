@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tiny_repos
-from gauntlet.errors import StageError, ToolNotFound
+from gauntlet.errors import StageError, ToolNotFound, UsageError
 from gauntlet.stage import Severity, Status
 from gauntlet.stages import bdd
 from gauntlet.stages.bdd import BddOptions
@@ -188,11 +188,11 @@ def test_split_location_without_line():
     assert bdd.split_location("features/a.feature") == ("features/a.feature", 0)
 
 
-def test_missing_features_dir_is_error(make_context, write_repo, tmp_path):
+def test_missing_features_dir_is_usage_error(make_context, write_repo, tmp_path):
     root = write_repo(tmp_path / "repo", {"calc/__init__.py": ""})
     ctx = make_context(root, BddOptions(features="specs"), stage="bdd")
 
-    with pytest.raises(StageError, match="features directory 'specs' not found"):
+    with pytest.raises(UsageError, match="^features directory 'specs' not found"):
         bdd.STAGE.run(ctx)
 
 

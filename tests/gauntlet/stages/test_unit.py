@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import tiny_repos
-from gauntlet.errors import StageError, ToolNotFound
+from gauntlet.errors import StageError, ToolNotFound, UsageError
 from gauntlet.stage import Severity, Status
 from gauntlet.stages import unit
 from gauntlet.stages.unit import UnitOptions
@@ -113,6 +113,15 @@ def test_check_exit_code_errors(returncode, expected):
     assert str(raised.value).startswith(expected)
 
 
+def test_check_exit_code_missing_plugin_hint():
+    stderr = "pytest: error: unrecognized arguments: --alluredir=/r --cov=app\n"
+
+    with pytest.raises(StageError) as raised:
+        unit.check_exit_code(4, "", stderr, None, UnitOptions())
+
+    assert "lacks pytest-cov or allure-pytest" in str(raised.value)
+
+
 @pytest.mark.parametrize("returncode", [0, 1])
 def test_check_exit_code_verdicts(returncode):
     unit.check_exit_code(returncode, "", "", None, UnitOptions())
@@ -156,11 +165,11 @@ def test_build_env_puts_root_first(tmp_path, monkeypatch):
     assert env["COVERAGE_FILE"] == str(tmp_path / ".coverage.unit")
 
 
-def test_missing_test_path_is_error(make_context, write_repo, tmp_path):
+def test_missing_test_path_is_usage_error(make_context, write_repo, tmp_path):
     root = write_repo(tmp_path / "repo", {"calc/__init__.py": ""})
     ctx = make_context(root, UnitOptions(tests=("spec",)), stage="unit")
 
-    with pytest.raises(StageError, match="test path 'spec' not found"):
+    with pytest.raises(UsageError, match="^test path 'spec' not found"):
         unit.STAGE.run(ctx)
 
 
