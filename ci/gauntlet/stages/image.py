@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 TOOL = "trivy"
 REPORT_FILE = "trivy.json"
+DEFAULT_DOCKERFILE = "Dockerfile"  # missing at this default path, the stage is skipped
 CONFIG_REPORT_FILE = "trivy-config.json"  # trivy config on the Dockerfile source
 DB_ERROR_PREFIX = "trivy vulnerability DB not available"
 TRIVY_TIMEOUT_MARGIN_S = 5.0  # trivy's --timeout ends this long before the stage's deadline
@@ -94,9 +95,10 @@ class ImageOptions:  # pylint: disable=too-many-instance-attributes
     """Options of ``[tool.gauntlet.image]``."""
 
     dockerfile: str = field(
-        default="Dockerfile",
+        default=DEFAULT_DOCKERFILE,
         metadata={
-            "help": "Dockerfile relative to the root; the stage is skipped when it is missing"
+            "help": "Dockerfile relative to the root; the stage is skipped when the default "
+            "Dockerfile is missing, and a missing one set here is a configuration error"
         },
     )
     context: str = field(
@@ -224,8 +226,15 @@ class ImageStage(Stage):
         """Build the image, scan it and its Dockerfile with trivy and gate on the JSON reports."""
         options: ImageOptions = ctx.options
         dockerfile = ctx.root / options.dockerfile
-        if not dockerfile.is_file():
+        if not dockerfile.is_file() and options.dockerfile == DEFAULT_DOCKERFILE:
             return self.result(Status.SKIPPED, message=f"no Dockerfile at {dockerfile}")
+        if not dockerfile.is_file():
+            # A path someone set by hand is a typo, not a repository without a Dockerfile.
+            raise UsageError(
+                f"dockerfile {options.dockerfile!r} not found under {ctx.root}; fix "
+                f"[tool.gauntlet.image] dockerfile (or GAUNTLET_IMAGE_DOCKERFILE), or set "
+                f"enabled = false"
+            )
 
         engine.check_engine(ctx)
         tag = options.tag or default_tag(ctx.root, ctx.settings.run_id)

@@ -599,6 +599,19 @@ def test_missing_dockerfile_is_skipped(
     assert "no Dockerfile at" in result.message
 
 
+def test_missing_configured_dockerfile_is_usage_error(
+    tmp_path: Path, make_context: Callable[..., StageContext]
+) -> None:
+    options = ImageOptions(dockerfile="docker/Dockerfile.prod")
+    ctx = make_context(tmp_path / "repo", options, stage="image")
+
+    with pytest.raises(UsageError) as raised:
+        image.STAGE.run(ctx)
+
+    assert "'docker/Dockerfile.prod' not found" in str(raised.value)
+    assert "[tool.gauntlet.image] dockerfile" in str(raised.value)
+
+
 # --- end to end: docker build + the real trivy ---------------------------------------------
 
 
