@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     clean = commands.add_parser(
         "clean",
         parents=[common],
-        help="remove containers and processes left behind by interrupted runs",
+        help="remove the containers, processes and images that ended runs left on this machine",
     )
     clean.add_argument("--run-id", metavar="ID", help="only what the run with this id left behind")
     clean.set_defaults(handler=command_clean)
