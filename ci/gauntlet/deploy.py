@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -609,7 +610,7 @@ def _finish_after_interrupt(child: subprocess.Popen, timeout_s: float) -> None:
 def _append_log(log_path: Path, argv: list[str], result: _DockerResult) -> None:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as handle:
-        handle.write(f"$ {' '.join(argv)}\n# exit {result.returncode}\n")
+        handle.write(f"$ {shlex.join(argv)}\n# exit {result.returncode}\n")
         for text in (result.stdout, result.stderr):
             if text:
                 handle.write(text if text.endswith("\n") else text + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -232,7 +233,7 @@ def _append_log(
 ) -> None:
     ending = f" ({reason})" if reason else ""
     with open(log_path, "a", encoding="utf-8") as handle:
-        handle.write(f"$ {' '.join(argv)}\n")
+        handle.write(f"$ {shlex.join(argv)}\n")
         handle.write(f"# exit {code} after {duration:.2f} s{ending}\n")
         if stdout:
             handle.write(stdout if stdout.endswith("\n") else stdout + "\n")

@@ -72,3 +72,12 @@ def test_resolve_missing_tool_suggests_install(scripts_dir):
 
     assert "'pylint'" in str(raised.value)
     assert "install it" in str(raised.value)
+
+
+def test_run_logs_command_shell_quoted(tmp_path):
+    log_path = tmp_path / "stage.log"
+
+    process.run(["true", "a b", ""], cwd=tmp_path, log_path=log_path)
+
+    first_line = log_path.read_text(encoding="utf-8").splitlines()[0]
+    assert first_line.endswith("true 'a b' ''")
