@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--reports",
         metavar="DIR",
-        help="reports directory, relative to the root "
+        help="reports directory, absolute or relative to the root "
         "(default: [tool.gauntlet] reports, else reports)",
     )
     run.set_defaults(handler=command_run)
