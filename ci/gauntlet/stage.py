@@ -174,6 +174,17 @@ class StageContext:
         """Return the repository root."""
         return self.settings.root
 
+    def fresh_coverage_data_file(self, base_name: str) -> Path:
+        """Return the path this stage's coverage data goes to, after deleting earlier runs' files.
+
+        Only files named ``<base_name>*`` are deleted, so another stage's data stays for coverage.
+        """
+        data_dir = self.settings.coverage_data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for stale in data_dir.glob(f"{base_name}*"):
+            stale.unlink()
+        return data_dir / base_name
+
     def run_tool(
         self,
         argv: Sequence[str],

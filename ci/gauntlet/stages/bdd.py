@@ -19,7 +19,6 @@ mode), with branch data, to combine with the unit stage's data.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +27,6 @@ from typing import Any, Iterator, Sequence
 from gauntlet import process
 from gauntlet.errors import StageError, UsageError
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
-
-log = logging.getLogger(__name__)
 
 TOOL = "behave"
 JSON_FILE = "behave.json"
@@ -106,11 +103,10 @@ class BddStage(Stage):
         json_path = ctx.out_dir / JSON_FILE
         json_path.unlink(missing_ok=True)  # a report left from an earlier run is no verdict
         ctx.settings.allure_results_dir.mkdir(parents=True, exist_ok=True)
-        data_dir = ctx.settings.coverage_data_dir
-        remove_data_files(data_dir, DATA_FILE_NAME)
+        data_file = ctx.fresh_coverage_data_file(DATA_FILE_NAME)
 
         argv = build_argv(ctx, options, json_path)
-        env = {"COVERAGE_FILE": str(data_dir / DATA_FILE_NAME)}
+        env = {"COVERAGE_FILE": str(data_file)}
         completed = ctx.run_tool(argv, env=env)
         (ctx.out_dir / TEXT_FILE).write_text(completed.stdout, encoding="utf-8")
         check_completed(completed, json_path)
@@ -169,14 +165,6 @@ def check_features_dir(root: Path, features: str) -> None:
             f"features directory {features!r} not found under {root}; create it or fix "
             f"[tool.gauntlet.bdd] features (or GAUNTLET_BDD_FEATURES)"
         )
-
-
-def remove_data_files(data_dir: Path, base_name: str) -> None:
-    """Delete this stage's coverage data files from an earlier run; keep other stages' files."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for stale in data_dir.glob(f"{base_name}*"):
-        log.debug("removing coverage data of an earlier run: %s", stale)
-        stale.unlink()
 
 
 def build_argv(ctx: StageContext, options: BddOptions, json_path: Path) -> list[str]:

@@ -18,7 +18,6 @@ it combines the data files of measured subprocesses into that file.
 
 from __future__ import annotations
 
-import logging
 import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -26,8 +25,6 @@ from pathlib import Path, PurePosixPath
 
 from gauntlet.errors import StageError, UsageError
 from gauntlet.stage import Finding, Severity, Stage, StageContext, StageResult, Status, fingerprint
-
-log = logging.getLogger(__name__)
 
 TOOL = "pytest"
 JUNIT_FILE = "junit.xml"
@@ -110,11 +107,10 @@ class UnitStage(Stage):
         junit_path = ctx.out_dir / JUNIT_FILE
         junit_path.unlink(missing_ok=True)  # a report left from an earlier run is no verdict
         ctx.settings.allure_results_dir.mkdir(parents=True, exist_ok=True)
-        data_dir = ctx.settings.coverage_data_dir
-        remove_data_files(data_dir, DATA_FILE_NAME)
+        data_file = ctx.fresh_coverage_data_file(DATA_FILE_NAME)
 
         argv = build_argv(ctx, options, junit_path)
-        env = build_env(ctx.root, data_dir / DATA_FILE_NAME)
+        env = build_env(ctx.root, data_file)
         completed = ctx.run_tool(argv, env=env)
 
         report = read_junit_report(junit_path) if junit_path.is_file() else None
@@ -158,14 +154,6 @@ def check_test_paths(root: Path, tests: tuple[str, ...]) -> None:
                 f"test path {relative!r} not found under {root}; fix [tool.gauntlet.unit] tests "
                 f"(or GAUNTLET_UNIT_TESTS)"
             )
-
-
-def remove_data_files(data_dir: Path, base_name: str) -> None:
-    """Delete this stage's coverage data files from an earlier run; keep other stages' files."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for stale in data_dir.glob(f"{base_name}*"):
-        log.debug("removing coverage data of an earlier run: %s", stale)
-        stale.unlink()
 
 
 def build_argv(ctx: StageContext, options: UnitOptions, junit_path: Path) -> list[str]:
