@@ -187,7 +187,7 @@ def prefer_interpreter_tools() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``python -m gauntlet.hooks``; the same as ``gauntlet hook`` once the CLI wires it."""
+    """Run ``python -m gauntlet.hooks``; the same as ``gauntlet hook``."""
     parser = argparse.ArgumentParser(
         prog="python -m gauntlet.hooks",
         description="Run one gauntlet stage on the given files (the pre-commit hooks).",

@@ -561,7 +561,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``python -m gauntlet.merge``; the same as ``gauntlet merge`` once the CLI wires it."""
+    """Run ``python -m gauntlet.merge``; the same as ``gauntlet merge``."""
     parser = argparse.ArgumentParser(
         prog="python -m gauntlet.merge",
         description="Merge the reports folders of several gauntlet runs into one.",
