@@ -379,11 +379,11 @@ def find_root(explicit: Path | None) -> Path:
             )
         return explicit.resolve()
 
-    here = Path.cwd().resolve()
-    for candidate in (here, *here.parents):
+    current = Path.cwd().resolve()
+    for candidate in (current, *current.parents):
         if (candidate / config.PYPROJECT).is_file():
             return candidate
-    return here
+    return current
 
 
 @contextlib.contextmanager

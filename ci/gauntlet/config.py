@@ -355,8 +355,10 @@ def convert(
         return convert_value(value, hint, metadata, path, stage, origins)
     except _Invalid as exc:
         location = origins.label(path, stage)
-        shown = origins.shown_value(path, value)
-        raise UsageError(f"{location} = {shown!r} is invalid: expected {exc.expected}") from None
+        displayed = origins.shown_value(path, value)
+        raise UsageError(
+            f"{location} = {displayed!r} is invalid: expected {exc.expected}"
+        ) from None
 
 
 def convert_value(

@@ -851,9 +851,9 @@ def _close_active() -> None:
         deployment.close()
 
 
-def _raise_if_cancelled(cancel: threading.Event | None, what: str) -> None:
+def _raise_if_cancelled(cancel: threading.Event | None, target: str) -> None:
     if cancel is not None and cancel.is_set():
-        raise StageError(f"cancelled before starting {what}")
+        raise StageError(f"cancelled before starting {target}")
 
 
 def _shielded(teardown: Callable[[], None]) -> None:

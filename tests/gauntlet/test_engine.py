@@ -180,7 +180,7 @@ def test_failed_base_image_ignores_failed_run_step(tmp_path):
     assert engine.failed_base_image(output, dockerfile, {}) is None
 
 
-def test_base_image_error_without_base_arg_says_to_add_it(tmp_path):
+def test_base_image_error_suggests_build_arg(tmp_path):
     dockerfile = write_dockerfile(tmp_path, "FROM python:3.12-slim\n")
 
     message = engine.base_image_error("python:3.12-slim", "no such host", "image", dockerfile)

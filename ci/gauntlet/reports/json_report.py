@@ -1,9 +1,10 @@
 """summary.json: the machine-readable verdict of a run.
 
-Top-level keys: ``exit_code``, ``interrupted``, ``run_id``, ``started_at`` (ISO 8601, UTC),
-``duration_s``, ``gauntlet_version``, ``stages`` (one object per finished stage, in pipeline
-order), ``unfinished`` (selected stages without a result after Ctrl-C), ``warnings`` and
-``findings`` (every finding of every stage, each with its ``stage`` and ``gating`` flag).
+Top-level keys are ``exit_code``, ``interrupted``, ``run_id``, ``started_at`` (ISO 8601, UTC),
+``duration_s`` and ``gauntlet_version``. ``stages`` has one object per finished stage, in
+pipeline order. ``unfinished`` lists the selected stages without a result after Ctrl-C. Last
+come ``warnings`` and ``findings`` (every finding of every stage, each with its ``stage`` and
+``gating`` flag).
 
 A stage object has ``name``, ``status``, ``findings`` (the count of gating findings, as in the
 terminal table), ``findings_total`` (also those below the gate), ``by_severity`` (gating

@@ -12,8 +12,8 @@ because code scanning rejects a whole upload when one result lacks
 A finding without one (a URL that dast probed, a package or file inside an image, a coverage
 total) points at its stage's fallback artifact from ``fallback_artifact``, line 1. A finding with a
 target also gets a logical location, and the target and parameter go into the result's properties.
-``partialFingerprints`` holds the finding's own fingerprint, which ignores line numbers, so alerts
-survive code moving.
+``partialFingerprints`` contains the finding's own fingerprint. It ignores line numbers, so
+alerts survive code moving.
 
 Levels: critical and high are ``error``, medium is ``warning``, low and info are ``note``.
 """

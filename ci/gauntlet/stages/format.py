@@ -124,9 +124,9 @@ def check_exit_code(returncode: int, stderr: str) -> None:
 def parse_output(diff: str, stderr: str, root: Path) -> list[Finding]:
     """Build one finding per file that black reports as ``would reformat``.
 
-    ``diff`` is black's stdout under ``--diff``; ``stderr`` contains its ``would reformat PATH``
-    lines, which are the authority on which files fail, so that a removed line that happens to
-    start with ``--`` cannot be taken for a file header.
+    ``diff`` is black's stdout under ``--diff``. ``stderr`` contains its ``would reformat PATH``
+    lines, which decide which files fail. A removed line in the diff that starts with ``--``
+    therefore cannot be taken for a file header.
     """
     reformat = []
     for line in stderr.splitlines():

@@ -299,7 +299,7 @@ def issue_fingerprint(issue: dict[str, Any], root: Path) -> str:
 def code_line(issue: dict[str, Any]) -> str:
     """Return the stripped text of the issue's line from bandit's ``code`` excerpt, or "".
 
-    Each excerpt line is the line number, one space, then the source line.
+    bandit writes each excerpt line as the line number, one space, then the source line.
     """
     prefix = f"{issue.get('line_number')} "
     for line in str(issue.get("code") or "").splitlines():

@@ -35,7 +35,7 @@ def test_step_summary_unset_writes_nothing(outcome):
 
 
 def test_unwritable_step_summary_warning(outcome, tmp_path, monkeypatch):
-    # A directory cannot be opened for appending, whoever runs the test.
+    # Opening a directory for appending fails even for root.
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))
     write_reports(outcome)
     assert (outcome.settings.reports_dir / "summary.md").is_file()
